@@ -1,0 +1,119 @@
+"""The cell interface: one step forward, one step backward. The time loop (``bptt.loop``) owns time.
+
+A cell sees one layer and one direction. Its parameters come as a dict keyed by the cell's base names
+(``Wx, Ws, bs`` for Elman; ``W_ih, W_hh, b_ih, b_hh`` for LSTM/GRU). The carry is a tuple of (B, H)
+arrays whose first entry is the hidden output h (Elman: ``(S,)``; LSTM: ``(h, c)``; GRU: ``(h,)``).
+
+Every cell splits its pre-activations into an input part ``GX = X W_ih^T + b_in`` (computed for all
+steps at once, one GEMM: the hoisted projection) and a recurrent part ``GH = h_{t-1} W_hh^T + b_rec``.
+``step_back`` returns dE/dGX_t and dE/dGH_t; the loop turns them into weight gradients with one GEMM
+over all steps after the recursion, and into the seed's per-step terms when asked.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import InputError
+
+INITS = ("uniform", "orthogonal", "identity")
+
+
+def uniform(rng: np.random.Generator, shape, bound: float, dtype) -> np.ndarray:
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+def orthogonal(rng: np.random.Generator, n: int, dtype) -> np.ndarray:
+    """A random (n, n) orthogonal matrix (QR of a Gaussian, signs fixed so the law is Haar)."""
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return (q * np.sign(np.diag(r))).astype(dtype)
+
+
+class Cell(ABC):
+    """One recurrent step. Subclasses set the class variables and the four methods below."""
+
+    name: ClassVar[str]
+    gates: ClassVar[int]  # G: the pre-activation has G*H columns
+    n_carry: ClassVar[int]  # 1 for (h,), 2 for (h, c)
+    w_in: ClassVar[str]  # input weight (G*H, I)
+    w_rec: ClassVar[str]  # recurrent weight (G*H, H)
+    b_in: ClassVar[str | None]  # bias added to GX, or None
+    b_rec: ClassVar[str | None]  # bias added to GH, or None
+
+    def shapes(self, n_in: int, H: int) -> dict[str, tuple]:
+        s = {self.w_in: (self.gates * H, n_in), self.w_rec: (self.gates * H, H)}
+        for b in (self.b_in, self.b_rec):
+            if b is not None:
+                s[b] = (self.gates * H,)
+        return s
+
+    def init(self, rng: np.random.Generator, n_in: int, H: int, scheme: str, dtype) -> dict:
+        """Default: every entry uniform in +-1/sqrt(H) (PyTorch's default); 'orthogonal' and
+        'identity' replace each (H, H) gate block of the recurrent weight."""
+        if scheme not in INITS:
+            raise InputError(f"init: unknown scheme {scheme!r}; expected one of {', '.join(INITS)}")
+        k = 1.0 / np.sqrt(H)
+        p = {name: uniform(rng, shape, k, dtype) for name, shape in self.shapes(n_in, H).items()}
+        if scheme == "orthogonal":
+            p[self.w_rec] = np.concatenate([orthogonal(rng, H, dtype) for _ in range(self.gates)])
+        elif scheme == "identity":
+            p[self.w_rec] = np.concatenate([np.eye(H, dtype=dtype)] * self.gates)
+        return p
+
+    def config(self) -> dict:
+        """JSON-able settings that rebuild this cell with ``cells.make``."""
+        return {"cell": self.name}
+
+    # ---- the step pair -------------------------------------------------------------------------
+    def project(self, p: dict, X: np.ndarray) -> np.ndarray:
+        """GX = X W_in^T + b_in for all steps at once. X (T, B, I) -> (T, B, G*H), one GEMM."""
+        T, B, n_in = X.shape
+        GX = (X.reshape(T * B, n_in) @ p[self.w_in].T).reshape(T, B, -1)
+        if self.b_in is not None:
+            GX += p[self.b_in]
+        return GX
+
+    @abstractmethod
+    def step(self, p: dict, gx: np.ndarray, carry: tuple):
+        """One step. gx (B, G*H) this step's input part; carry: tuple of (B, H).
+        Returns (new_carry, cache) with cache a NamedTuple of what ``step_back`` needs."""
+
+    @abstractmethod
+    def step_back(self, p: dict, cache, carry: tuple, dcarry: tuple):
+        """Backward of ``step``. carry: the carry the step read; dcarry: dE/d(new carry), tuple of (B, H).
+        Returns (dgx (B, G*H), dgh (B, G*H), dcarry_prev tuple of (B, H))."""
+
+    @abstractmethod
+    def jacobian(self, p: dict, cache, carry: tuple) -> np.ndarray:
+        """d(new carry)/d(carry) for each stream: (B, n_carry*H, n_carry*H)."""
+
+    # ---- weight gradients from the per-step pre-activation gradients ------------------------------
+    def weight_grads(self, X, Hprev, dGX, dGH) -> dict:
+        """Sum over steps as single GEMMs. X (T,B,I), Hprev (T,B,H), dGX and dGH (T,B,G*H)."""
+        T, B, _ = X.shape
+        gx = dGX.reshape(T * B, -1)
+        gh = dGH.reshape(T * B, -1)
+        g = {
+            self.w_in: gx.T @ X.reshape(T * B, -1),
+            self.w_rec: gh.T @ Hprev.reshape(T * B, -1),
+        }
+        if self.b_in is not None:
+            g[self.b_in] = gx.sum(axis=0)
+        if self.b_rec is not None:
+            g[self.b_rec] = gh.sum(axis=0)
+        return g
+
+    def weight_terms(self, X, Hprev, dGX, dGH) -> dict:
+        """The same, one row per step: each name -> (T, *shape). Row t is the seed's term for step t."""
+        g = {
+            self.w_in: np.einsum("tbg,tbi->tgi", dGX, X),
+            self.w_rec: np.einsum("tbg,tbh->tgh", dGH, Hprev),
+        }
+        if self.b_in is not None:
+            g[self.b_in] = dGX.sum(axis=1)
+        if self.b_rec is not None:
+            g[self.b_rec] = dGH.sum(axis=1)
+        return g

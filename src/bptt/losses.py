@@ -1,0 +1,61 @@
+"""Losses over time, with a (T, B) mask that says which steps carry a loss term.
+
+``squared``:        E = (1/B) sum_b sum_{t in at} sum_k (d_tbk - y_tbk)^2  (the seed's E_t = (d_t - Y_t)^2)
+``cross_entropy``:  E = -(1/B) sum_b sum_{t in at} log y_tb[d_tb], y = softmax(z) (fused backward: y - onehot)
+
+Both return dE/dZ, the gradient at the output layer's pre-activation Z = Wy S + by, so the caller
+never has to know whether the output activation was fused into the loss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import Activation
+from .errors import InputError
+
+LOSSES = ("squared", "cross_entropy")
+
+
+def check_pair(loss: str, g2: Activation) -> None:
+    """Which loss / output activation pairs are allowed.
+
+    cross_entropy is defined on probabilities and is fused with softmax, so it needs g2='softmax'.
+    squared works with every g2, softmax included (its backward uses the full softmax Jacobian).
+    """
+    if loss not in LOSSES:
+        raise InputError(f"loss: unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
+    if loss == "cross_entropy" and g2.name != "softmax":
+        raise InputError(
+            f"loss='cross_entropy' needs g2='softmax' (the two are fused); got g2={g2.name!r}. "
+            "Build the net with g2='softmax' or use loss='squared'."
+        )
+
+
+def output_loss(loss: str, g2: Activation, Z, D, mask):
+    """Loss and dE/dZ.
+
+    Z    (T, B, O) output pre-activations Wy S_t + by
+    D    (T, B, O) float targets (squared) or (T, B) integer classes (cross_entropy)
+    mask (T, B) 0/1 weights: which (step, stream) pairs carry a loss term
+    Returns (E: float, Y (T,B,O), dZ (T,B,O)).
+    """
+    B = Z.shape[1]
+    w = (mask / B)[:, :, None]  # (T, B, 1)
+    if loss == "squared":
+        Y = g2.forward(Z)
+        diff = Y - D
+        E = float(np.sum(w * diff * diff))
+        dY = 2.0 * w * diff
+        return E, Y, g2.backward(Y, dY)
+    # cross-entropy with softmax: log-softmax computed stably
+    zmax = Z.max(axis=-1, keepdims=True)
+    logsum = np.log(np.sum(np.exp(Z - zmax), axis=-1, keepdims=True)) + zmax
+    logY = Z - logsum
+    Y = np.exp(logY)
+    picked = np.take_along_axis(logY, D[:, :, None], axis=-1)  # (T, B, 1)
+    E = float(-np.sum(w * picked))
+    dZ = Y.copy()
+    np.put_along_axis(dZ, D[:, :, None], np.take_along_axis(dZ, D[:, :, None], axis=-1) - 1.0, axis=-1)
+    dZ *= w
+    return E, Y, dZ

@@ -1,0 +1,312 @@
+"""Recurrent networks: a stack of cells (L layers x D directions) with the seed's output layer on top.
+
+    S_t = cell(X_t, S_{t-1})             (Elman: S_t = g1(Wx X_t + Ws S_{t-1} + bs))
+    Y_t = g2(Wy S_t + by)
+
+The class holds parameters and configuration only. Time is owned by ``bptt.loop``; optimisers, files and
+training live in their own modules.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import activations, cells, loop, losses, validate
+from .errors import InputError
+
+
+class Gradients(dict):
+    """dE/dparam for every parameter name, plus ``s0``; also reachable as attributes (``g.Ws``)."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class Forward(NamedTuple):
+    Y: np.ndarray  # (T, B, O) outputs g2(Wy S_t + by)
+    S: np.ndarray  # (T, B, D*H) hidden outputs of the top layer
+    state: object  # the final state, in the same form as s0
+
+
+class Network:
+    """L stacked layers of one cell kind, optionally bidirectional, and a dense output layer.
+
+    Parameter names: the cell's (``Wx, Ws, bs`` for Elman) for a single unidirectional layer; with
+    several layers or directions each gets ``_l{layer}`` and, for the backward direction, ``_reverse``
+    (PyTorch's scheme). The output layer is ``Wy (O, D*H)``, ``by (O,)``.
+    """
+
+    cell_name = "elman"
+
+    def __init__(self, n_in, n_hidden, n_out, *, g2="identity", layers=1, bidirectional=False, seed=0,
+                 init="uniform", dtype=np.float64, **cell_options):
+        self.n_in = validate.integer("n_in", n_in, low=1)
+        self.n_hidden = validate.integer("n_hidden", n_hidden, low=1)
+        self.n_out = validate.integer("n_out", n_out, low=1)
+        self.layers = validate.integer("layers", layers, low=1)
+        if not isinstance(bidirectional, bool):
+            raise InputError(f"bidirectional: got {bidirectional!r}, expected True or False")
+        self.bidirectional = bidirectional
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise InputError(f"dtype: got {self.dtype}, expected numpy.float32 or numpy.float64")
+        self.g2 = activations.get(g2, role="g2")
+        self.cell = cells.make(self.cell_name, **cell_options)
+        self.init = init
+        self.params = self._init_params(seed, init)
+
+    # ---- structure ----------------------------------------------------------------------------
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def suffix(self, layer: int, direction: int) -> str:
+        if self.layers == 1 and not self.bidirectional:
+            return ""
+        return f"_l{layer}" + ("_reverse" if direction else "")
+
+    def param_shapes(self) -> dict[str, tuple]:
+        shapes = {}
+        H, D = self.n_hidden, self.directions
+        for l in range(self.layers):
+            for d in range(D):
+                for name, shape in self.cell.shapes(self.n_in if l == 0 else D * H, H).items():
+                    shapes[name + self.suffix(l, d)] = shape
+        shapes["Wy"] = (self.n_out, D * H)
+        shapes["by"] = (self.n_out,)
+        return shapes
+
+    def _init_params(self, seed, init) -> dict:
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(
+            validate.integer("seed", seed, low=0))
+        H, D = self.n_hidden, self.directions
+        p = {}
+        for l in range(self.layers):
+            for d in range(D):
+                for name, a in self.cell.init(rng, self.n_in if l == 0 else D * H, H, init, self.dtype).items():
+                    p[name + self.suffix(l, d)] = a
+        k = 1.0 / np.sqrt(D * H)
+        p["Wy"] = rng.uniform(-k, k, (self.n_out, D * H)).astype(self.dtype)
+        p["by"] = rng.uniform(-k, k, self.n_out).astype(self.dtype)
+        return p
+
+    def views(self, params=None) -> list[list[dict]]:
+        """Per layer, per direction: the cell's parameters under its base names."""
+        params = self.params if params is None else params
+        names = self.cell.shapes(1, 1).keys()
+        return [[{n: params[n + self.suffix(l, d)] for n in names} for d in range(self.directions)]
+                for l in range(self.layers)]
+
+    @property
+    def n_params(self) -> int:
+        return int(sum(a.size for a in self.params.values()))
+
+    def config(self) -> dict:
+        """JSON-able description that rebuilds this network (``bptt.io`` stores it)."""
+        return {**self.cell.config(), "n_in": self.n_in, "n_hidden": self.n_hidden, "n_out": self.n_out,
+                "g2": self.g2.name, "layers": self.layers, "bidirectional": self.bidirectional,
+                "init": self.init, "dtype": self.dtype.name}
+
+    def set_params(self, params: dict) -> "Network":
+        """Replace the parameters (e.g. with an optimiser's output), checking names, shapes, finiteness."""
+        shapes = self.param_shapes()
+        if set(params) != set(shapes):
+            raise InputError(f"params: got names {sorted(params)}, expected {sorted(shapes)}")
+        new = {}
+        for name, shape in shapes.items():
+            a = validate.array(f"params[{name!r}]", params[name], ndim=len(shape), dtype=self.dtype,
+                               expect=f"of shape {shape}")
+            validate.sizes(f"params[{name!r}]", a, {i: (n, "size") for i, n in enumerate(shape)})
+            new[name] = a
+        self.params = new
+        return self
+
+    def __repr__(self):
+        c = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "cell")
+        return f"{type(self).__name__}({c})"
+
+    # ---- inputs and states ----------------------------------------------------------------------
+    def _inputs(self, X, D=None, loss="squared"):
+        X = validate.array("X", X, ndim=3, dtype=self.dtype, expect="(T, B, I) time-major inputs")
+        T, B, _ = X.shape
+        if T < 1 or B < 1:
+            raise InputError(f"X: got shape {X.shape}, expected at least one step and one stream")
+        validate.sizes("X", X, {2: (self.n_in, "n_in (I)")})
+        if D is None:
+            return X, None
+        losses.check_pair(loss, self.g2)
+        if loss == "cross_entropy":
+            D = validate.classes("D", D, T, B, self.n_out)
+        else:
+            D = validate.array("D", D, ndim=3, dtype=self.dtype, expect=f"({T}, {B}, {self.n_out}) = (T, B, O) targets")
+            validate.sizes("D", D, {0: (T, "T of X"), 1: (B, "B of X"), 2: (self.n_out, "n_out (O)")})
+        return X, D
+
+    def initial_state(self, B: int):
+        """Zeros in the user-facing form: (B, H), or (L*D, B, H) for several layers/directions;
+        a (h, c) pair of those for LSTM."""
+        shape = (B, self.n_hidden) if self.layers * self.directions == 1 else \
+            (self.layers * self.directions, B, self.n_hidden)
+        z = [np.zeros(shape, self.dtype) for _ in range(self.cell.n_carry)]
+        return z[0] if self.cell.n_carry == 1 else tuple(z)
+
+    def _carry0(self, s0, B):
+        """User-facing s0 -> carry[l][d] = tuple of (B, H)."""
+        if s0 is None:
+            s0 = self.initial_state(B)
+        parts = (s0,) if self.cell.n_carry == 1 else s0
+        if self.cell.n_carry > 1 and (not isinstance(s0, (tuple, list)) or len(s0) != self.cell.n_carry):
+            raise InputError(f"s0: expected a tuple of {self.cell.n_carry} arrays (h0, c0) for the {self.cell_name} cell")
+        LD = self.layers * self.directions
+        want = (B, self.n_hidden) if LD == 1 else (LD, B, self.n_hidden)
+        arrs = []
+        for k, a in enumerate(parts):
+            nm = "s0" if len(parts) == 1 else f"s0[{k}]"
+            a = validate.array(nm, a, ndim=len(want), dtype=self.dtype, expect=f"of shape {want}")
+            validate.sizes(nm, a, {i: (n, w) for i, (n, w) in enumerate(zip(want, ("L*D", "B", "H")[-len(want):]))})
+            arrs.append(a.reshape(LD, B, self.n_hidden))
+        return [[tuple(a[l * self.directions + d] for a in arrs) for d in range(self.directions)]
+                for l in range(self.layers)]
+
+    def _state_out(self, carries, B):
+        """carry[l][d] tuples -> user-facing form (inverse of _carry0)."""
+        flat = [c for dirs in carries for c in dirs]
+        parts = []
+        for k in range(self.cell.n_carry):
+            a = np.stack([c[k] for c in flat])
+            parts.append(a[0] if len(flat) == 1 else a)
+        return parts[0] if self.cell.n_carry == 1 else tuple(parts)
+
+    def _masks(self, T, B, lengths, resets):
+        lens = validate.lengths(lengths, T, B)
+        mask = None if lens is None else np.arange(T)[:, None] < lens[None, :]
+        res = validate.resets(resets, T, B)
+        if res is not None and self.bidirectional:
+            raise InputError("resets: stream resets need a causal (unidirectional) net; got bidirectional=True")
+        return lens, mask, res
+
+    # ---- forward -------------------------------------------------------------------------------
+    def _run(self, X, s0, mask, res):
+        trace = loop.stack_forward(self.cell, self.views(), X, self._carry0(s0, X.shape[1]), mask, res)
+        S = trace.outputs[-1]
+        T, B, _ = S.shape
+        Z = (S.reshape(T * B, -1) @ self.params["Wy"].T).reshape(T, B, -1) + self.params["by"]
+        return trace, Z
+
+    def forward(self, X, s0=None, lengths=None, resets=None) -> Forward:
+        """Run the net. X (T, B, I) -> Forward(Y (T, B, O), S (T, B, D*H), final state)."""
+        X, _ = self._inputs(X)
+        T, B, _ = X.shape
+        _, mask, res = self._masks(T, B, lengths, resets)
+        trace, Z = self._run(X, s0, mask, res)
+        return Forward(self.g2.forward(Z), trace.outputs[-1], self._state_out(trace.final, B))
+
+    def step(self, x, state=None):
+        """One step for generation: x (B, I), state as s0 -> (y (B, O), new state). Same cell code as
+        ``forward``; only causal nets can step."""
+        if self.bidirectional:
+            raise InputError("step: a bidirectional net needs the whole sequence; use forward()")
+        x = validate.array("x", x, ndim=2, dtype=self.dtype, expect="(B, I) one step of input")
+        Y, _, new = self.forward(x[None], s0=state)
+        return Y[0], new
+
+    # ---- gradients -----------------------------------------------------------------------------
+    def _backward(self, X, D, loss, at, truncate, s0, lengths, resets):
+        X, D = self._inputs(X, D, loss)
+        T, B, _ = X.shape
+        lens, mask, res = self._masks(T, B, lengths, resets)
+        lmask = validate.loss_mask(at, T, B, lens, self.dtype)
+        truncate = validate.integer("truncate", truncate, low=1, allow_none=True)
+        trace, Z = self._run(X, s0, mask, res)
+        E, Y, dZ = losses.output_loss(loss, self.g2, Z, D, lmask)
+        Wy = self.params["Wy"]
+        loss_steps = np.flatnonzero(lmask.any(axis=1))
+        if truncate is None or truncate > loss_steps.max():
+            # every term reaches step 0: full BPTT, one window, the loss injected at every loss step
+            windows = [(0, T - 1, dZ @ Wy)]
+        else:
+            if self.bidirectional:
+                raise InputError("truncate: truncated BPTT needs a causal (unidirectional) net; "
+                                 "got bidirectional=True. Use truncate=None.")
+            # one window per loss term E_t: S_t ... S_{t-k+1}, the state before it a constant
+            windows = []
+            for t in loss_steps:
+                lo = max(0, t - truncate + 1)
+                dtop = np.zeros((t - lo + 1, B, Wy.shape[1]), self.dtype)
+                dtop[-1] = dZ[t] @ Wy
+                windows.append((lo, t, dtop))
+        accs = loop.stack_backward(self.cell, self.views(), trace, windows, mask, res)
+        return E, trace, dZ, accs, B
+
+    def gradients(self, X, D, loss="squared", at=None, truncate=None, s0=None, lengths=None, resets=None):
+        """E and dE/d(every parameter and s0) by exact (or truncated) BPTT.
+
+        X (T, B, I); D (T, B, O) floats for 'squared' or (T, B) ints for 'cross_entropy';
+        at: None (loss at every step), an int (one step, negative from the end) or a list of steps;
+        truncate: None or k >= 1, each E_t back-propagates through S_t ... S_{t-k+1};
+        s0: initial state (zeros by default); lengths (B,): steps past a length are padding;
+        resets (T, B) bool: reset that stream's state to zeros before that step.
+        Returns (E, Gradients) with the same names and shapes as ``params`` plus ``s0``.
+        """
+        E, trace, dZ, accs, B = self._backward(X, D, loss, at, truncate, s0, lengths, resets)
+        g = Gradients()
+        for l, dirs in enumerate(accs):
+            for d, acc in enumerate(dirs):
+                tr = trace.traces[l][d]
+                for name, val in self.cell.weight_grads(trace.inputs[l], loop.hidden_prev(tr), acc.dGX, acc.dGH).items():
+                    g[name + self.suffix(l, d)] = val
+        S = trace.outputs[-1]
+        T = S.shape[0]
+        g["Wy"] = dZ.reshape(T * B, -1).T @ S.reshape(T * B, -1)
+        g["by"] = dZ.sum(axis=(0, 1))
+        g["s0"] = self._state_out([[tuple(a.ds0) for a in dirs] for dirs in accs], B)
+        return E, g
+
+    def gradient_terms(self, X, D, loss="squared", at=None, truncate=None, s0=None, lengths=None):
+        """The seed's sum term by term.
+
+        Returns a Gradients mapping: every parameter name -> (T, *shape), row i the contribution of
+        step i (of the copy of that weight used at step i); rows add up to ``gradients``. Also
+        ``dS`` (T, B, D*H): dE/dS_i of the top layer, and for LSTM ``dC`` likewise for the cell state.
+        """
+        E, trace, dZ, accs, B = self._backward(X, D, loss, at, truncate, s0, lengths, None)
+        g = Gradients()
+        for l, dirs in enumerate(accs):
+            for d, acc in enumerate(dirs):
+                tr = trace.traces[l][d]
+                for name, val in self.cell.weight_terms(trace.inputs[l], loop.hidden_prev(tr), acc.dGX, acc.dGH).items():
+                    g[name + self.suffix(l, d)] = val
+        S = trace.outputs[-1]
+        g["Wy"] = np.einsum("tbo,tbh->toh", dZ, S)
+        g["by"] = dZ.sum(axis=1)
+        top = accs[-1]
+        g["dS"] = np.concatenate([a.dcarry[0] for a in top], axis=-1) if len(top) > 1 else top[0].dcarry[0]
+        if self.cell.n_carry > 1:
+            g["dC"] = np.concatenate([a.dcarry[1] for a in top], axis=-1) if len(top) > 1 else top[0].dcarry[1]
+        g["E"] = E
+        return g
+
+    def loss(self, X, D, loss="squared", at=None, s0=None, lengths=None):
+        """E alone (forward only)."""
+        X, D = self._inputs(X, D, loss)
+        T, B, _ = X.shape
+        lens, mask, _ = self._masks(T, B, lengths, None)
+        _, Z = self._run(X, s0, mask, None)
+        return losses.output_loss(loss, self.g2, Z, D, validate.loss_mask(at, T, B, lens, self.dtype))[0]
+
+
+class Elman(Network):
+    """The seed's Elman RNN. ``Elman(n_in, n_hidden, n_out, g1="tanh", g2="identity", seed=0,
+    init="uniform", dtype=numpy.float64, layers=1, bidirectional=False)``."""
+
+    cell_name = "elman"
+
+    def __init__(self, n_in, n_hidden, n_out, g1="tanh", g2="identity", seed=0, init="uniform",
+                 dtype=np.float64, layers=1, bidirectional=False):
+        super().__init__(n_in, n_hidden, n_out, g2=g2, layers=layers, bidirectional=bidirectional,
+                         seed=seed, init=init, dtype=dtype, g1=g1)
