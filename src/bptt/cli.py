@@ -1,0 +1,54 @@
+"""The ``bptt`` command line. Each command lives in ``bptt.commands.<name>`` with two functions:
+``add_parser(subparsers)`` and ``run(args) -> int``. Exit codes: 0 success, 2 bad usage or bad input
+(one line on stderr, no traceback), 130 after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ._version import __version__
+from .errors import BPTTError
+
+# command name -> module in bptt.commands (imported lazily so `bptt --help` stays fast)
+COMMANDS = ["explain"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors: one line, exit 2
+        self.exit(2, f"bptt: error: {message} (see 'bptt {self.prog.split()[-1]} --help')\n"
+                  if " " in self.prog else f"bptt: error: {message} (see 'bptt --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bptt", description="Recurrent networks trained by backpropagation through time, in NumPy.")
+    parser.add_argument("--version", action="version", version=f"bptt {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        importlib.import_module(f"bptt.commands.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args) or 0)
+    except BrokenPipeError:  # `bptt explain | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("bptt: interrupted", file=sys.stderr)
+        return 130
+    except (BPTTError, OSError) as e:
+        print(f"bptt {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

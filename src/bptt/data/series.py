@@ -1,0 +1,306 @@
+"""One-step-ahead forecasting of a numeric series read from a CSV or .npy file.
+
+``SeriesData.from_file(path, column=None, val_fraction=0.2)`` reads one column (CSV through the
+stdlib ``csv`` module, or a 1-D / 2-D ``.npy`` array), keeps the first ``1 - val_fraction`` for training
+and the rest for held-out evaluation, and normalises with the training mean and std (stored, JSON-able).
+Windows: X (T,B,1) normalised values, D (T,B,1) the normalised next value. Metrics are in original
+units, beside the naive last-value forecast on the same targets. :class:`SeriesTask` wraps it in the
+common task interface. Built-in series: ``builtin_series("airline")`` (Box & Jenkins Series G, see
+``datasets/README.md``).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bptt.errors import InputError
+
+from ._common import check_float, check_int, check_outputs, check_rng, heldout_rng
+
+_DATASETS = Path(__file__).resolve().parent / "datasets"
+BUILTIN_SERIES: dict[str, str] = {"airline": "airline.csv"}
+
+
+def builtin_series(name: str = "airline") -> Path:
+    """Path of a series shipped with the package (one of :data:`BUILTIN_SERIES`)."""
+    if name not in BUILTIN_SERIES:
+        raise InputError(f"unknown built-in series {name!r}; choose one of {', '.join(BUILTIN_SERIES)}.")
+    return _DATASETS / BUILTIN_SERIES[name]
+
+
+def _number(cell: str) -> float | None:
+    """float(cell) if it is a finite number, else None."""
+    try:
+        v = float(cell.strip())
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _read_csv(path: Path, column: str | int | None) -> tuple[np.ndarray, str]:
+    """Values (N,) of one CSV column and that column's name. A first row with any non-number is a header."""
+    rows: list[tuple[int, list[str]]] = []          # (line number in the file, cells), blank lines skipped
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            for row in reader:
+                if any(c.strip() for c in row):
+                    rows.append((reader.line_num, row))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"CSV file {str(path)!r} is not valid UTF-8 (byte offset {exc.start}).") from None
+    except csv.Error as exc:
+        raise InputError(f"CSV file {str(path)!r} could not be parsed: {exc}.") from None
+    if not rows:
+        raise InputError(f"CSV file {str(path)!r} has no data rows.")
+    first = rows[0][1]
+    has_header = any(_number(c) is None for c in first)
+    names = [c.strip() for c in first] if has_header else [str(i) for i in range(len(first))]
+    body = rows[1:] if has_header else rows
+    if not body:
+        raise InputError(f"CSV file {str(path)!r} has a header but no data rows.")
+    for line, row in body:
+        if len(row) != len(names):
+            raise InputError(f"CSV file {str(path)!r} row {line} has {len(row)} cells; the first row has "
+                             f"{len(names)}. Every row needs the same number of columns.")
+    if column is None:
+        numeric = [j for j in range(len(names)) if all(_number(row[j]) is not None for _, row in body)]
+        if len(names) == 1:
+            j = 0
+        elif len(numeric) == 1:
+            j = numeric[0]
+        else:
+            raise InputError(f"CSV file {str(path)!r} has columns {names}; pass column= (a name or 0-based index) "
+                             f"to choose the one to forecast.")
+    elif isinstance(column, str) and column in names:
+        j = names.index(column)
+    elif isinstance(column, (int, np.integer)) and not isinstance(column, bool) and -len(names) <= column < len(names):
+        j = int(column) % len(names)
+    elif isinstance(column, str) and column.lstrip("-").isdigit() and -len(names) <= int(column) < len(names):
+        j = int(column) % len(names)
+    else:
+        raise InputError(f"unknown column {column!r} in CSV file {str(path)!r}; its columns are {names} "
+                         f"(choose by name or by 0-based index).")
+    values = np.empty(len(body))
+    for i, (line, row) in enumerate(body):
+        v = _number(row[j])
+        if v is None:
+            raise InputError(f"CSV file {str(path)!r} row {line}, column {names[j]!r}: cell {row[j]!r} is not a "
+                             f"finite number. Fix or remove that row.")
+        values[i] = v
+    return values, names[j]
+
+
+def _read_npy(path: Path, column: str | int | None) -> tuple[np.ndarray, str]:
+    """Values (N,) of a 1-D array or of one column of a 2-D array stored in a .npy file."""
+    try:
+        a = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f".npy file {str(path)!r} could not be read ({exc}); save it with numpy.save "
+                         f"from a numeric array.") from None
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "iuf":
+        raise InputError(f".npy file {str(path)!r} must hold a numeric (int or float) array; received dtype "
+                         f"{getattr(a, 'dtype', type(a).__name__)}.")
+    if isinstance(column, str) and column.lstrip("-").isdigit():
+        column = int(column)                        # a stored description keeps the index as a string
+    if column is not None and (isinstance(column, bool) or not isinstance(column, (int, np.integer))):
+        raise InputError(f"column for a .npy file must be a 0-based integer index; received {column!r}.")
+    if a.ndim == 1:
+        if column not in (None, 0, -1):
+            raise InputError(f".npy file {str(path)!r} is 1-D; column must be None or 0, received {column!r}.")
+        v, name = a, "0"
+    elif a.ndim == 2:
+        if column is None and a.shape[1] != 1:
+            raise InputError(f".npy file {str(path)!r} has shape {a.shape}; pass column= (0..{a.shape[1] - 1}).")
+        j = 0 if column is None else int(column)
+        if not -a.shape[1] <= j < a.shape[1]:
+            raise InputError(f"unknown column {column!r} for .npy file {str(path)!r} of shape {a.shape}; "
+                             f"columns are 0..{a.shape[1] - 1}.")
+        v, name = a[:, j], str(j % a.shape[1])
+    else:
+        raise InputError(f".npy file {str(path)!r} must be 1-D or 2-D; received shape {a.shape}.")
+    v = v.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(v))
+    if bad.size:
+        raise InputError(f".npy file {str(path)!r} has a non-finite value at row {bad[0]} (0-based).")
+    return v, name
+
+
+@dataclass(frozen=True, eq=False)
+class SeriesData:
+    """A numeric series (N,) split by position; values[:n_train] trains, values[n_train:] is held out.
+
+    mean, std: of the training part (used to normalise everything); column: the column's name;
+    source: the file path; sha256: digest of the values (float64 bytes).
+    """
+
+    values: np.ndarray
+    n_train: int
+    mean: float
+    std: float
+    source: str
+    column: str
+    val_fraction: float
+    sha256: str
+
+    @classmethod
+    def from_file(cls, path: str | Path, column: str | int | None = None, val_fraction: float = 0.2) -> "SeriesData":
+        """Read one column of a CSV (any extension but .npy) or .npy file and split it."""
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"series file {str(path)!r} does not exist or is not a file; pass a CSV or .npy file "
+                             f"(builtin_series('airline') gives a shipped one).")
+        values, name = _read_npy(p, column) if p.suffix.lower() == ".npy" else _read_csv(p, column)
+        return cls.from_values(values, val_fraction, source=str(path), column=name)
+
+    @classmethod
+    def from_values(cls, values: Any, val_fraction: float = 0.2, source: str = "<array>",
+                    column: str = "0") -> "SeriesData":
+        """Split a 1-D array of finite numbers: the last ``val_fraction`` (at least 1 value) is held out."""
+        v = np.asarray(values, dtype=np.float64)
+        if v.ndim != 1 or not np.all(np.isfinite(v)):
+            raise InputError(f"series values must be a 1-D array of finite numbers; received shape {v.shape}.")
+        val_fraction = check_float("val_fraction", val_fraction, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+        n_val = max(1, int(round(len(v) * val_fraction)))
+        n_train = len(v) - n_val
+        if n_train < 2:
+            raise InputError(f"series {source!r} has {len(v)} values; with val_fraction={val_fraction} that leaves "
+                             f"{n_train} for training (need at least 2). Use a longer series.")
+        mean, std = float(v[:n_train].mean()), float(v[:n_train].std())
+        if not std > 0:
+            raise InputError(f"the training part of series {source!r} is constant ({mean}); it cannot be "
+                             f"normalised or forecast meaningfully.")
+        v = v.copy()
+        v.flags.writeable = False
+        return cls(v, n_train, mean, std, source, column, val_fraction, hashlib.sha256(v.tobytes()).hexdigest())
+
+    @property
+    def train(self) -> np.ndarray:
+        return self.values[: self.n_train]
+
+    @property
+    def val(self) -> np.ndarray:
+        return self.values[self.n_train:]
+
+    def normalise(self, x: Any) -> np.ndarray:
+        """(x - mean) / std, any shape."""
+        return (np.asarray(x, dtype=np.float64) - self.mean) / self.std
+
+    def denormalise(self, z: Any) -> np.ndarray:
+        """z * std + mean, any shape: back to original units."""
+        return np.asarray(z, dtype=np.float64) * self.std + self.mean
+
+    @staticmethod
+    def _cut(z: np.ndarray, starts: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = starts[None, :] + np.arange(T)[:, None]                    # (T,B)
+        return z[idx][..., None], z[idx + 1][..., None]                   # (T,B,1), (T,B,1)
+
+    def batch(self, rng: np.random.Generator, B: int, T: int) -> tuple[np.ndarray, np.ndarray]:
+        """B random training windows: X (T,B,1) normalised values, D (T,B,1) normalised next values."""
+        rng, B, T = check_rng(rng), check_int("B", B, lo=1), check_int("T", T, lo=1)
+        if self.n_train < T + 1:
+            raise InputError(f"the training part of {self.source!r} has {self.n_train} values, fewer than T+1 = "
+                             f"{T + 1}; use a shorter T.")
+        return self._cut(self.normalise(self.train), rng.integers(0, self.n_train - T, size=B), T)
+
+    def n_heldout(self, T: int) -> int:
+        """Number of held-out windows of length T (targets all in the held-out part)."""
+        return len(self.val) + 1 - check_int("T", T, lo=1)
+
+    def heldout(self, T: int, n: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Held-out windows whose targets all lie in the held-out part (inputs may start on the last
+        training value). All n_heldout(T) sliding windows in order when n is None or n >= that count,
+        else n of them chosen without replacement by the held-out stream of ``seed`` (in order)."""
+        count = self.n_heldout(T)
+        if count < 1:
+            raise InputError(f"the held-out part of {self.source!r} has {len(self.val)} values; windows of "
+                             f"T={T} need at least T. Use a shorter T or a larger val_fraction.")
+        starts = np.arange(count)
+        if n is not None and check_int("n", n, lo=1) < count:
+            starts = np.sort(heldout_rng(seed).choice(count, size=n, replace=False))
+        return self._cut(self.normalise(self.values[self.n_train - 1:]), starts, T)
+
+    def metric(self, Y: Any, D: Any, burn_in: int = 1) -> dict[str, float]:
+        """mse / mae of Y (T,B,1, normalised) against D in original units, over steps t >= burn_in, and the
+        last-value forecast (predict D[t-1] for D[t]) on the same targets: baseline_mse / baseline_mae."""
+        D = np.asarray(D, dtype=np.float64)
+        if D.ndim != 3 or D.shape[2] != 1 or D.shape[0] < 2:
+            raise InputError(f"D must have shape (T,B,1) with T >= 2; received {D.shape}.")
+        k = check_int("burn_in", burn_in, lo=1, hi=D.shape[0] - 1)
+        Y = check_outputs(Y, D, "squared", 1)
+        y, d = self.denormalise(Y), self.denormalise(D)
+        err, base = y[k:] - d[k:], d[k - 1:-1] - d[k:]
+        return {"mse": float((err ** 2).mean()), "mae": float(np.abs(err).mean()),
+                "baseline_mse": float((base ** 2).mean()), "baseline_mae": float(np.abs(base).mean())}
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": self.source, "column": self.column, "val_fraction": self.val_fraction,
+                "mean": self.mean, "std": self.std, "n_train": self.n_train, "n_val": int(len(self.val)),
+                "sha256": self.sha256}
+
+
+@dataclass(frozen=True, eq=False)
+class SeriesTask:
+    """One-step forecasting on windows of ``length`` values (the common task interface).
+
+    Loss squared at every step (at = None) on normalised values. metric: mse/mae in original units over
+    steps >= burn_in, the last-value baselines, and ``solved`` = fraction of windows whose mse beats the
+    last-value forecast's mse on the same window.
+    """
+
+    data: SeriesData
+    length: int = 24
+    burn_in: int = 1
+    name: ClassVar[str] = "series"
+    loss: ClassVar[str] = "squared"
+    n_in: ClassVar[int] = 1
+    n_out: ClassVar[int] = 1
+    at: ClassVar[None] = None
+
+    def __post_init__(self) -> None:
+        check_int("length", self.length, lo=2)
+        check_int("burn_in", self.burn_in, lo=1, hi=self.length - 1)
+        if self.data.n_train < self.length + 1 or self.data.n_heldout(self.length) < 1:
+            raise InputError(f"length={self.length} is too long for {self.data.source!r}: the training part has "
+                             f"{self.data.n_train} values (needs length+1) and the held-out part "
+                             f"{len(self.data.val)} (needs length). Use a shorter length.")
+
+    @classmethod
+    def from_source(cls, path: str, column: str | int | None = None, length: int = 24, val_fraction: float = 0.2,
+                    burn_in: int = 1, mean: float | None = None, std: float | None = None,
+                    sha256: str | None = None) -> "SeriesTask":
+        """Load the series; stored ``mean`` / ``std`` / ``sha256`` (from a description) must match the file."""
+        data = SeriesData.from_file(path, column, val_fraction)
+        for key, stored in (("mean", mean), ("std", std)):
+            if stored is not None and not math.isclose(stored, getattr(data, key), rel_tol=1e-12, abs_tol=1e-300):
+                raise InputError(f"the training {key} of {path!r} is {getattr(data, key)!r}, the stored one "
+                                 f"{stored!r}: the series changed since the model was trained.")
+        if sha256 is not None and sha256 != data.sha256:
+            raise InputError(f"the series in {path!r} differs from the one the model was trained on (SHA-256).")
+        return cls(data, length, burn_in)
+
+    def batch(self, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.data.batch(rng, batch_size, self.length)
+
+    def heldout(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """All held-out windows if n >= their number, else n chosen by the held-out stream of ``seed``."""
+        return self.data.heldout(self.length, n, seed)
+
+    def metric(self, Y: Any, D: Any) -> dict[str, float]:
+        m = self.data.metric(Y, D, self.burn_in)
+        Y, D, k = np.asarray(Y, dtype=np.float64), np.asarray(D, dtype=np.float64), self.burn_in
+        per_seq = ((Y[k:] - D[k:]) ** 2).mean(axis=(0, 2))               # (B,) normalised units
+        per_base = ((D[k - 1:-1] - D[k:]) ** 2).mean(axis=(0, 2))        # (B,)
+        m["solved"] = float((per_seq < per_base).mean())
+        return m
+
+    def describe(self) -> dict[str, Any]:
+        d = self.data
+        return {"name": self.name, "path": d.source, "column": d.column, "length": self.length,
+                "val_fraction": d.val_fraction, "burn_in": self.burn_in, "mean": d.mean, "std": d.std,
+                "sha256": d.sha256}
