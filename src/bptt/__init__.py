@@ -1,7 +1,12 @@
 """bptt: recurrent networks trained by backpropagation through time, written out in NumPy."""
 
+from . import diagnostics, optim
 from ._version import __version__
-from .errors import BPTTError, InputError, ModelFileError
-from .network import Elman, Forward, Gradients, Network
+from .errors import BPTTError, InputError, Interrupted, ModelFileError, TrainingDiverged
+from .files import load, load_checkpoint, save, save_checkpoint
+from .interop import from_torch, to_torch
+from .network import GRU, LSTM, Elman, Forward, Gradients, Network
 
-__all__ = ["__version__", "BPTTError", "InputError", "ModelFileError", "Elman", "Forward", "Gradients", "Network"]
+__all__ = ["__version__", "BPTTError", "InputError", "Interrupted", "ModelFileError", "TrainingDiverged",
+           "Elman", "LSTM", "GRU", "Forward", "Gradients", "Network", "from_torch", "to_torch",
+           "load", "save", "load_checkpoint", "save_checkpoint", "optim", "diagnostics"]

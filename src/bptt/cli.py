@@ -10,10 +10,10 @@ import importlib
 import sys
 
 from ._version import __version__
-from .errors import BPTTError
+from .errors import BPTTError, Interrupted, TrainingDiverged
 
 # command name -> module in bptt.commands (imported lazily so `bptt --help` stays fast)
-COMMANDS = ["explain"]
+COMMANDS = ["explain", "train", "evaluate", "sample", "predict", "diagnose"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,6 +42,12 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # `bptt explain | head`: the reader left; not an error of ours
         sys.stderr.close()
         return 0
+    except TrainingDiverged as e:
+        print(f"bptt {args.command}: {e}", file=sys.stderr)
+        return 1
+    except Interrupted as e:
+        print(f"bptt {args.command}: {e}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("bptt: interrupted", file=sys.stderr)
         return 130

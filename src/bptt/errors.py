@@ -15,3 +15,11 @@ class InputError(BPTTError, ValueError):
 
 class ModelFileError(BPTTError, ValueError):
     """A model or checkpoint file is missing, truncated, corrupted, of another version or hostile."""
+
+
+class TrainingDiverged(BPTTError):
+    """The loss, the gradient or the parameters became NaN/inf; the last good checkpoint is kept."""
+
+
+class Interrupted(BPTTError):
+    """SIGINT/SIGTERM during training: a checkpoint was written; resume with --resume."""

@@ -26,6 +26,7 @@ class LayerTrace(NamedTuple):
 
     caches: list  # per time index t: the cell's cache of step t
     prev: list  # per time index t: the carry tuple step t read (after any reset)
+    hprev: np.ndarray | None = None  # (T, B, H) view: h_{t-1} read by step t, when no reset made a copy
 
 
 class StackTrace(NamedTuple):
@@ -39,8 +40,9 @@ class Accum(NamedTuple):
     """Backward accumulators of one layer and direction."""
 
     dGX: np.ndarray  # (T, B, G*H) dE/d(input part of the pre-activation)
-    dGH: np.ndarray  # (T, B, G*H) dE/d(recurrent part)
-    dcarry: list  # per carry component: (T, B, H), total dE/d(carry_t) (dS for h, dC for c)
+    dGH: np.ndarray  # (T, B, G*H) dE/d(recurrent part); the same array as dGX when ``cell.tied_dgh``
+    dcarry: list | None  # per carry component: (T, B, H), total dE/d(carry_t) (dS for h, dC for c);
+    #                      None when not asked for (``gradients`` needs only dGX, dGH and ds0)
     ds0: list  # per carry component: (B, H), gradient reaching the initial carry
 
 
@@ -56,7 +58,13 @@ def forward_layer(cell, p, GX, carry0, mask=None, reset=None, reverse=False):
     """
     T, B = GX.shape[:2]
     H = carry0[0].shape[1]
-    out = np.empty((T, B, H), dtype=GX.dtype)
+    # one (T+1, B, H) buffer holds h_0 .. h_T with the initial h at the start (end when reverse), so
+    # the output and the h_{t-1} of every step are views of it: no stacking copy for the weight GEMM
+    hs = np.empty((T + 1, B, H), dtype=GX.dtype)
+    out, hprev = (hs[:T], hs[1:]) if reverse else (hs[1:], hs[:T])
+    hs[T if reverse else 0] = carry0[0]
+    # a cell with ``step_out`` writes h_t straight into its row of the buffer (no per-step allocation)
+    into = cell.step_out and mask is None
     caches, prev = [None] * T, [None] * T
     carry = carry0
     zeros = None
@@ -65,43 +73,55 @@ def forward_layer(cell, p, GX, carry0, mask=None, reset=None, reverse=False):
             r = reset[t][:, None]
             zeros = zeros or tuple(np.zeros_like(c) for c in carry0)
             carry = tuple(np.where(r, z, c) for z, c in zip(zeros, carry))
-        new, caches[t] = cell.step(p, GX[t], carry)
-        if mask is not None and not mask[t].all():
-            m = mask[t][:, None]
-            new = tuple(np.where(m, n, c) for n, c in zip(new, carry))
+            hprev = None  # a reset step read zeros, not the buffer's h_{t-1}
+        if into:
+            new, caches[t] = cell.step(p, GX[t], carry, out=out[t])
+        else:
+            new, caches[t] = cell.step(p, GX[t], carry)
+            if mask is not None and not mask[t].all():
+                m = mask[t][:, None]
+                new = tuple(np.where(m, n, c) for n, c in zip(new, carry))
+            out[t] = new[0]
         prev[t] = carry
-        out[t] = new[0]
         carry = new
-    return out, carry, LayerTrace(caches, prev)
+    return out, carry, LayerTrace(caches, prev, hprev)
 
 
-def new_accum(cell, T, B, H, dtype) -> Accum:
+def new_accum(cell, T, B, H, dtype, carries=True) -> Accum:
+    """Zeroed accumulators; ``carries=False`` skips the (T, B, H) dE/dcarry_t arrays."""
     G = cell.gates * H
+    dGX = np.zeros((T, B, G), dtype)
     return Accum(
-        np.zeros((T, B, G), dtype),
-        np.zeros((T, B, G), dtype),
-        [np.zeros((T, B, H), dtype) for _ in range(cell.n_carry)],
+        dGX,
+        dGX if cell.tied_dgh else np.zeros((T, B, G), dtype),
+        [np.zeros((T, B, H), dtype) for _ in range(cell.n_carry)] if carries else None,
         [np.zeros((B, H), dtype) for _ in range(cell.n_carry)],
     )
 
 
-def backward_layer(cell, p, trace, dH, lo, hi, acc, mask=None, reset=None, reverse=False):
+def backward_layer(cell, p, trace, dH, lo, hi, acc, mask=None, reset=None, reverse=False, need_dgx=True):
     """Back-propagate one layer through the steps lo..hi (inclusive), states outside are constants.
 
-    dH (hi-lo+1, B, H): dE/dh_t injected from above (loss or the next layer), aligned with lo..hi.
-    Adds into ``acc``; returns dGX over the window (hi-lo+1, B, G*H) for the layer below.
+    dH (hi-lo+1, B, H): dE/dh_t injected from above (loss or the next layer), aligned with lo..hi; it is
+    overwritten in place with the total dE/dh_t (injected plus carried back), so pass a scratch array.
+    Adds into ``acc``; returns dGX over the window (hi-lo+1, B, G*H) for the layer below, or None when
+    ``need_dgx`` is False (the bottom layer: nothing below needs it).
     """
     n, B, H = dH.shape
     T = len(trace.caches)
-    dGX = np.empty((n, B, cell.gates * H), dtype=dH.dtype)
+    dGX = np.empty((n, B, cell.gates * H), dtype=dH.dtype) if need_dgx else None
     dcarry = tuple(np.zeros((B, H), dtype=dH.dtype) for _ in range(cell.n_carry))
+    tied = acc.dGH is acc.dGX  # one accumulator serves both (``cell.tied_dgh``)
     # backward visits the window against the processing order
     steps = range(lo, hi + 1) if reverse else range(hi, lo - 1, -1)
     for t in steps:
         i = t - lo
-        dcarry = (dcarry[0] + dH[i],) + dcarry[1:]
-        for k, d in enumerate(dcarry):
-            acc.dcarry[k][t] += d  # total dE/d(carry_t): dE/dS_t in the seed's notation
+        dh = dH[i]
+        dh += dcarry[0]  # in place: dH[i] becomes the total dE/dh_t
+        dcarry = (dh,) + dcarry[1:]
+        if acc.dcarry is not None:
+            for k, d in enumerate(dcarry):
+                acc.dcarry[k][t] += d  # total dE/d(carry_t): dE/dS_t in the seed's notation
         if mask is not None and not mask[t].all():
             m = mask[t][:, None]
             keep = tuple(d * ~m for d in dcarry)  # streams past their length: pass straight through
@@ -112,10 +132,12 @@ def backward_layer(cell, p, trace, dH, lo, hi, acc, mask=None, reset=None, rever
         if reset is not None and reset[t].any():
             r = ~reset[t][:, None]  # the state before a reset is not used: no gradient to it
             dprev = tuple(d * r for d in dprev)
-        dGX[i] = dgx
-        acc.dGH[t] += dgh
+        if need_dgx:
+            dGX[i] = dgx
+        acc.dGX[t] += dgx
+        if not tied:
+            acc.dGH[t] += dgh
         dcarry = dprev
-    acc.dGX[lo : hi + 1] += dGX
     first = T - 1 if reverse else 0
     if (hi if reverse else lo) == first:
         for k, d in enumerate(dcarry):
@@ -127,6 +149,7 @@ def stack_forward(cell, views, X, carry0, mask=None, reset=None) -> StackTrace:
     """Forward through L layers x D directions. views[l][d]: the cell's params; carry0[l][d]: tuple."""
     inputs, outputs, traces, final = [], [], [], []
     inp = X
+    views = [[cell.prepare(p) for p in dirs] for dirs in views]
     for l, dirs in enumerate(views):
         outs, trs, fin = [], [], []
         for d, p in enumerate(dirs):
@@ -143,20 +166,23 @@ def stack_forward(cell, views, X, carry0, mask=None, reset=None) -> StackTrace:
     return StackTrace(inputs, outputs, traces, final)
 
 
-def stack_backward(cell, views, trace: StackTrace, windows, mask=None, reset=None):
+def stack_backward(cell, views, trace: StackTrace, windows, mask=None, reset=None, carries=True):
     """Backward through the stack over each window (lo, hi, dtop), dtop (hi-lo+1, B, D*H) the gradient
-    injected into the top layer's output. Returns accumulators per layer and direction."""
+    injected into the top layer's output (overwritten: see ``backward_layer``). Returns accumulators per
+    layer and direction; ``carries=False`` leaves out their per-step dE/dcarry arrays."""
     T, B = trace.inputs[0].shape[:2]
     H = trace.traces[0][0].prev[0][0].shape[1]
     dtype = trace.outputs[-1].dtype
-    accs = [[new_accum(cell, T, B, H, dtype) for _ in dirs] for dirs in views]
+    views = [[cell.prepare(p) for p in dirs] for dirs in views]
+    accs = [[new_accum(cell, T, B, H, dtype, carries) for _ in dirs] for dirs in views]
     for lo, hi, dtop in windows:
         d_in = dtop
         for l in range(len(views) - 1, -1, -1):
             dX = None
             for d, p in enumerate(views[l]):
                 dH = d_in if len(views[l]) == 1 else d_in[..., d * H : (d + 1) * H]
-                dgx = backward_layer(cell, p, trace.traces[l][d], dH, lo, hi, accs[l][d], mask, reset, d == 1)
+                dgx = backward_layer(cell, p, trace.traces[l][d], dH, lo, hi, accs[l][d], mask, reset, d == 1,
+                                     need_dgx=l > 0)
                 if l > 0:  # dE/d(input of this layer) = dGX W_in: the injection for the layer below
                     contrib = dgx @ p[cell.w_in]
                     dX = contrib if dX is None else dX + contrib
@@ -165,5 +191,7 @@ def stack_backward(cell, views, trace: StackTrace, windows, mask=None, reset=Non
 
 
 def hidden_prev(trace: LayerTrace) -> np.ndarray:
-    """(T, B, H): the hidden state each step read, h_{t-1} (after resets)."""
+    """(T, B, H): the hidden state each step read, h_{t-1} (after resets); a view when no reset."""
+    if trace.hprev is not None:
+        return trace.hprev
     return np.stack([c[0] for c in trace.prev])

@@ -126,6 +126,12 @@ class Network:
         self.params = new
         return self
 
+    def to_torch(self):
+        """The same net as (torch.nn.RNN/LSTM/GRU, torch.nn.Linear); see ``bptt.interop.to_torch``."""
+        from .interop import to_torch
+
+        return to_torch(self)
+
     def __repr__(self):
         c = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "cell")
         return f"{type(self).__name__}({c})"
@@ -216,12 +222,15 @@ class Network:
         return Y[0], new
 
     # ---- gradients -----------------------------------------------------------------------------
-    def _backward(self, X, D, loss, at, truncate, s0, lengths, resets):
+    def _backward(self, X, D, loss, at, truncate, s0, lengths, resets, carries=True):
         X, D = self._inputs(X, D, loss)
         T, B, _ = X.shape
         lens, mask, res = self._masks(T, B, lengths, resets)
         lmask = validate.loss_mask(at, T, B, lens, self.dtype)
         truncate = validate.integer("truncate", truncate, low=1, allow_none=True)
+        if truncate is not None and self.bidirectional:
+            raise InputError("truncate: truncated BPTT needs a causal (unidirectional) net; "
+                             f"got truncate={truncate} with bidirectional=True. Use truncate=None.")
         trace, Z = self._run(X, s0, mask, res)
         E, Y, dZ = losses.output_loss(loss, self.g2, Z, D, lmask)
         Wy = self.params["Wy"]
@@ -230,9 +239,6 @@ class Network:
             # every term reaches step 0: full BPTT, one window, the loss injected at every loss step
             windows = [(0, T - 1, dZ @ Wy)]
         else:
-            if self.bidirectional:
-                raise InputError("truncate: truncated BPTT needs a causal (unidirectional) net; "
-                                 "got bidirectional=True. Use truncate=None.")
             # one window per loss term E_t: S_t ... S_{t-k+1}, the state before it a constant
             windows = []
             for t in loss_steps:
@@ -240,7 +246,7 @@ class Network:
                 dtop = np.zeros((t - lo + 1, B, Wy.shape[1]), self.dtype)
                 dtop[-1] = dZ[t] @ Wy
                 windows.append((lo, t, dtop))
-        accs = loop.stack_backward(self.cell, self.views(), trace, windows, mask, res)
+        accs = loop.stack_backward(self.cell, self.views(), trace, windows, mask, res, carries)
         return E, trace, dZ, accs, B
 
     def gradients(self, X, D, loss="squared", at=None, truncate=None, s0=None, lengths=None, resets=None):
@@ -253,7 +259,7 @@ class Network:
         resets (T, B) bool: reset that stream's state to zeros before that step.
         Returns (E, Gradients) with the same names and shapes as ``params`` plus ``s0``.
         """
-        E, trace, dZ, accs, B = self._backward(X, D, loss, at, truncate, s0, lengths, resets)
+        E, trace, dZ, accs, B = self._backward(X, D, loss, at, truncate, s0, lengths, resets, carries=False)
         g = Gradients()
         for l, dirs in enumerate(accs):
             for d, acc in enumerate(dirs):
@@ -310,3 +316,30 @@ class Elman(Network):
                  dtype=np.float64, layers=1, bidirectional=False):
         super().__init__(n_in, n_hidden, n_out, g2=g2, layers=layers, bidirectional=bidirectional,
                          seed=seed, init=init, dtype=dtype, g1=g1)
+
+
+class LSTM(Network):
+    """LSTM layers (gates i, f, g, o; PyTorch's W_ih, W_hh, b_ih, b_hh) with the output layer on top.
+    ``LSTM(n_in, n_hidden, n_out, g2="identity", seed=0, init="uniform", dtype=numpy.float64, layers=1,
+    bidirectional=False, forget_bias=0.0)``; forget_bias is added to the f block of b_ih at init
+    (0.0: PyTorch's init law; Jozefowicz et al. 2015 recommend 1.0). The state is the pair (h, c)."""
+
+    cell_name = "lstm"
+
+    def __init__(self, n_in, n_hidden, n_out, g2="identity", seed=0, init="uniform", dtype=np.float64,
+                 layers=1, bidirectional=False, forget_bias=0.0):
+        super().__init__(n_in, n_hidden, n_out, g2=g2, layers=layers, bidirectional=bidirectional,
+                         seed=seed, init=init, dtype=dtype, forget_bias=forget_bias)
+
+
+class GRU(Network):
+    """GRU layers (gates r, z, n; PyTorch's variant and layout) with the output layer on top.
+    ``GRU(n_in, n_hidden, n_out, g2="identity", seed=0, init="uniform", dtype=numpy.float64, layers=1,
+    bidirectional=False)``."""
+
+    cell_name = "gru"
+
+    def __init__(self, n_in, n_hidden, n_out, g2="identity", seed=0, init="uniform", dtype=np.float64,
+                 layers=1, bidirectional=False):
+        super().__init__(n_in, n_hidden, n_out, g2=g2, layers=layers, bidirectional=bidirectional,
+                         seed=seed, init=init, dtype=dtype)

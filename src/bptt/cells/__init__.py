@@ -5,8 +5,10 @@ from __future__ import annotations
 from ..errors import InputError
 from .base import INITS, Cell
 from .elman import ElmanCell
+from .gru import GRUCell
+from .lstm import LSTMCell
 
-CELLS: dict[str, type[Cell]] = {"elman": ElmanCell}
+CELLS: dict[str, type[Cell]] = {"elman": ElmanCell, "lstm": LSTMCell, "gru": GRUCell}
 
 
 def make(name: str, **options) -> Cell:
@@ -16,4 +18,4 @@ def make(name: str, **options) -> Cell:
     return CELLS[name](**options)
 
 
-__all__ = ["CELLS", "INITS", "Cell", "ElmanCell", "make"]
+__all__ = ["CELLS", "INITS", "Cell", "ElmanCell", "GRUCell", "LSTMCell", "make"]

@@ -42,6 +42,9 @@ class Cell(ABC):
     w_rec: ClassVar[str]  # recurrent weight (G*H, H)
     b_in: ClassVar[str | None]  # bias added to GX, or None
     b_rec: ClassVar[str | None]  # bias added to GH, or None
+    # optional speed-ups the loop uses when a cell declares them (the defaults need nothing):
+    tied_dgh: ClassVar[bool] = False  # step_back always returns one array as both dgx and dgh
+    step_out: ClassVar[bool] = False  # step accepts out=: a (B, H) row to write h_t into
 
     def shapes(self, n_in: int, H: int) -> dict[str, tuple]:
         s = {self.w_in: (self.gates * H, n_in), self.w_rec: (self.gates * H, H)}
@@ -68,6 +71,11 @@ class Cell(ABC):
         return {"cell": self.name}
 
     # ---- the step pair -------------------------------------------------------------------------
+    def prepare(self, p: dict) -> dict:
+        """Called once per layer and pass before the steps: may add derived arrays to a copy of ``p``
+        (e.g. a contiguous transposed weight). ``step`` and ``step_back`` must also work without them."""
+        return p
+
     def project(self, p: dict, X: np.ndarray) -> np.ndarray:
         """GX = X W_in^T + b_in for all steps at once. X (T, B, I) -> (T, B, G*H), one GEMM."""
         T, B, n_in = X.shape

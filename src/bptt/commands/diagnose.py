@@ -1,0 +1,290 @@
+"""``bptt diagnose``: how far back does the gradient reach in this network?
+
+    bptt diagnose DIR [--data FILE] --out PREFIX           a saved model (DIR/model.npz, or a model file)
+    bptt diagnose --cell elman --g1 tanh --hidden 32 --length 50 --init orthogonal --seed 0 --out PREFIX
+
+--cell, --g1, --init and --hidden take comma-separated lists (``--init uniform,orthogonal,identity``):
+every combination becomes one curve (g1 applies to Elman only). Fresh nets have I = --inputs inputs and one
+output. Unless --data gives them, the inputs are N(0, 1) noise of shape (--length, --batch, I) and the loss
+is a single squared-error term at the last step against N(0, 1) targets (random classes with cross-entropy
+for a saved model with a softmax output), all drawn from the seed [--seed, 1], the same for every curve.
+--data FILE: an .npz with ``X`` (T, B, I) floats and optionally ``D``: (T, B, O) floats (squared loss) or
+(T, B) integer classes (cross-entropy; a fresh net then gets a softmax output with max(D)+1 classes).
+
+Writes PREFIX.csv (config, lag, grad_norm_dS, [grad_norm_dC], term_<param>..., jacobian_product_norm; one
+row per configuration and lag) and, with matplotlib installed (the [plot] extra), PREFIX.png, both
+atomically; prints one plain-language line per configuration. See ``bptt.diagnostics``.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+import os
+import secrets
+import zipfile
+from contextlib import suppress
+
+import numpy as np
+
+from .. import cells, diagnostics, network, validate
+from ..errors import InputError
+
+FRESH_OPTIONS = ("cell", "g1", "init", "hidden", "inputs")
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "diagnose", help="measure how far back the gradient reaches (vanishing gradients)",
+        description="Measure ||dE_N/dS_{N-k}|| against the lag k, its geometric decay, the effective memory "
+                    "and the step Jacobians, for a saved model or fresh nets; write PREFIX.csv and PREFIX.png.")
+    p.add_argument("model", nargs="?", metavar="DIR", help="a saved model: its folder (DIR/model.npz) or the file; "
+                   "omit to diagnose fresh nets built from --cell/--g1/--init/--hidden")
+    p.add_argument("--data", metavar="FILE", help=".npz with X (T, B, I) and optionally D; default: N(0, 1) noise")
+    p.add_argument("--out", metavar="PREFIX", required=True, help="write PREFIX.csv and PREFIX.png")
+    p.add_argument("--cell", help="cell(s), comma-separated: elman, lstm, gru (default elman)")
+    p.add_argument("--g1", help="Elman hidden activation(s), comma-separated (default tanh)")
+    p.add_argument("--init", help="recurrent init(s), comma-separated: uniform, orthogonal, identity (default uniform)")
+    p.add_argument("--hidden", help="hidden size(s) H, comma-separated (default 32)")
+    p.add_argument("--inputs", type=int, help="inputs I of a fresh net (default 1)")
+    p.add_argument("--length", type=int, default=50, help="steps T of the random inputs (default 50)")
+    p.add_argument("--batch", type=int, default=16, help="streams B of the random inputs (default 16)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fresh nets and of the random data (default 0)")
+    p.add_argument("--fraction", type=float, default=1e-2,
+                   help="effective memory: last lag whose gradient is >= this fraction of the largest (default 0.01)")
+    p.add_argument("--no-plot", action="store_true", help="write the CSV only")
+    p.set_defaults(run=run)
+
+
+# ---- configurations --------------------------------------------------------------------------------
+def _list(option: str, text: str | None, default: str) -> list[str]:
+    items = [s.strip() for s in (default if text is None else text).split(",")]
+    if not all(items):
+        raise InputError(f"--{option}: got {text!r}, expected comma-separated names without empty items")
+    return list(dict.fromkeys(items))  # keep order, drop repeats
+
+
+def _fresh_net(cell, g1, init, H, n_in, n_out, g2, seed):
+    if cell not in cells.CELLS:
+        raise InputError(f"--cell: unknown cell {cell!r}; expected one of {', '.join(cells.CELLS)}")
+    cls = {"elman": "Elman", "lstm": "LSTM", "gru": "GRU"}.get(cell)
+    cls = getattr(network, cls, None) if cls else None
+    if cls is None:  # a registered cell without its own class
+        cls = type(cell.upper(), (network.Network,), {"cell_name": cell})
+    opts = {"g1": g1} if cell == "elman" else {}
+    return cls(n_in, H, n_out, g2=g2, seed=seed, init=init, **opts)
+
+
+def _fresh_configs(args):
+    """[(label, builder(n_in, n_out, g2) -> net)] for every combination of the list options."""
+    cell_list = _list("cell", args.cell, "elman")
+    g1s = _list("g1", args.g1, "tanh")
+    inits = _list("init", args.init, "uniform")
+    hs = []
+    for h in _list("hidden", args.hidden, "32"):
+        try:
+            hs.append(validate.integer("--hidden", int(h), low=1))
+        except ValueError:
+            raise InputError(f"--hidden: got {h!r}, expected positive integers, comma-separated (e.g. 32,64)") from None
+    out = []
+    for cell, g1, init, H in itertools.product(cell_list, g1s, inits, hs):
+        if cell != "elman" and g1 != g1s[0]:
+            continue  # g1 is Elman's only: one curve per gated cell
+        label = "/".join([cell] + ([g1] if cell == "elman" else []) + [init] + ([f"H{H}"] if len(hs) > 1 else []))
+        out.append((label, lambda n_in, n_out, g2, c=cell, g=g1, i=init, h=H:
+                    _fresh_net(c, g, i, h, n_in, n_out, g2, args.seed)))
+    return out
+
+
+def _load_model(path):
+    import bptt
+
+    load = getattr(bptt, "load", None)
+    if load is None:
+        raise InputError("DIR: loading a saved model needs bptt.load, which this build does not have yet; "
+                         "diagnose a fresh net instead (--cell, --g1, --init, --hidden)")
+    file = path if os.path.isfile(path) else os.path.join(path, "model.npz")
+    if not os.path.exists(file):
+        raise InputError(f"DIR: {file!r} does not exist; expected a model folder holding model.npz or a model file")
+    return load(file)
+
+
+def _read_data(path):
+    """(X, D or None) from an .npz."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except OSError:
+        raise
+    except (ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise InputError(f"--data: cannot read {path!r} as an .npz file ({e}); expected arrays X (T, B, I) "
+                         "and optionally D") from None
+    if "X" not in arrays:
+        raise InputError(f"--data: {path!r} holds {sorted(arrays)}, expected an array named 'X' (T, B, I)")
+    X = arrays["X"]
+    if X.ndim != 3 or X.dtype.kind != "f":
+        raise InputError(f"--data: X has dtype {X.dtype} and shape {X.shape}, expected (T, B, I) floats")
+    return X.astype(np.float64), arrays.get("D")
+
+
+def _targets(rng, T, B, n_out, softmax):
+    if softmax:
+        return rng.integers(0, n_out, (T, B)), "cross_entropy"
+    return rng.standard_normal((T, B, n_out)), "squared"
+
+
+# ---- outputs -----------------------------------------------------------------------------------------
+def _atomic(path, write):
+    """write(tmp) then os.replace(tmp, path): a reader sees the old file or the new one, never half."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_csv(path, results):
+    """results: [(LagProfile, jacobian product norms (N+1,))] -> one row per configuration and lag."""
+    rows, cols = [], ["config"]
+    for prof, jp in results:
+        for r, j in zip(prof.to_rows(), jp):
+            rows.append({"config": prof.label, **r, "jacobian_product_norm": float(j)})
+    for r in rows:
+        cols += [c for c in r if c not in cols and c != "jacobian_product_norm"]
+    cols.append("jacobian_product_norm")
+
+    def write(tmp):
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, cols, restval="")
+            w.writeheader()
+            w.writerows({k: (f"{v:.17g}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
+
+    _atomic(path, write)
+
+
+def write_png(path, results) -> bool:
+    """Log-scale gradient norm against lag, fitted decay dashed, effective memory marked. False without
+    matplotlib."""
+    try:
+        import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return False
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    if len(results) > len(colors):  # more curves than the default cycle: 20 distinct colours
+        colors = [matplotlib.colormaps["tab20"](i) for i in range(20)]
+    fig = Figure(figsize=(7.5, 4.8))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for n, (prof, _) in enumerate(results):
+        c = colors[n % len(colors)]
+        y = np.where(prof.grad_norm > 0, prof.grad_norm, np.nan)
+        m = prof.effective_memory
+        ax.plot(prof.lags, y, color=c, lw=1.6,
+                label=f"{prof.label}: memory {m}{'+' if prof.censored else ''}, rate {prof.decay_rate:.3g}")
+        if math.isfinite(prof.decay_rate):
+            ax.plot(prof.lags, prof.fitted(), color=c, lw=1, ls="--")
+        ax.axvline(m, color=c, lw=0.8, ls=":")
+        ax.plot([m], [y[m]], "o", color=c, ms=5)
+    ax.set_yscale("log")
+    ax.set_xlabel("lag k = N - i (steps back from the loss at step N)")
+    ax.set_ylabel("mean ||dE_N / dS_(N-k)||")
+    ax.set_title(f"How far back the gradient reaches (dashed: fitted decay; dot: effective memory, "
+                 f"{results[0][0].fraction:g} of the largest)", fontsize=9)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    return True
+
+
+def summary(prof, spec) -> str:
+    """One plain-language line about a profile and the recurrent matrix's spectrum."""
+    r, h = prof.decay_rate, prof.half_life
+    if not math.isfinite(r):
+        decay = "no decay could be fitted (the gradient is zero beyond the loss step)"
+    elif r < 1:
+        decay = f"the gradient halves every {h:.1f} steps"
+    elif r == 1:
+        decay = "the gradient neither shrinks nor grows"
+    else:
+        decay = f"the gradient grows, doubling every {-h:.1f} steps"
+    mem = (f"effective memory >= {prof.effective_memory} steps (the whole sequence: try a longer --length)"
+           if prof.censored else f"effective memory {prof.effective_memory} steps")
+    sv = spec["max_singular_value"]
+    if spec["vanishing_bound"] is not None:
+        vb = spec["vanishing_bound"]
+        rel = "<" if sv < vb else ">="
+        why = "vanishing guaranteed" if sv < vb else "vanishing not guaranteed by the bound"
+        sp = f"largest singular value of {spec['matrix']} {sv:.2f} {rel} 1/gamma = {vb:g} ({why})"
+    else:
+        sp = f"largest singular value of the {spec['matrix']} gate blocks {sv:.2f} (the 1/gamma bound is Elman-only)"
+    return f"{prof.label}: {decay}; {mem}; {sp}"
+
+
+# ---- the command ---------------------------------------------------------------------------------------
+def run(args) -> int:
+    length = validate.integer("--length", args.length, low=1)
+    batch = validate.integer("--batch", args.batch, low=1)
+    seed = validate.integer("--seed", args.seed, low=0)
+    if not (isinstance(args.fraction, float) and 0 < args.fraction < 1):
+        raise InputError(f"--fraction: got {args.fraction!r}, expected a number strictly between 0 and 1")
+    folder = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(folder):
+        raise InputError(f"--out: folder {folder!r} does not exist; create it first")
+    rng = np.random.default_rng([seed, 1])  # the data: one draw shared by every curve
+    X, D = _read_data(args.data) if args.data else (None, None)
+
+    if args.model is not None:
+        given = [f"--{o}" for o in FRESH_OPTIONS if getattr(args, o) is not None]
+        if given:
+            raise InputError(f"{', '.join(given)}: only for fresh nets; a saved model (DIR) brings its own")
+        net = _load_model(args.model)
+        nets = [(os.path.basename(os.path.normpath(args.model)), net)]
+        n_in, n_out, softmax = net.n_in, net.n_out, net.g2.name == "softmax"
+    else:
+        configs = _fresh_configs(args)
+        n_in = X.shape[2] if X is not None else validate.integer("--inputs", 1 if args.inputs is None else args.inputs, low=1)
+        softmax = D is not None and D.dtype.kind in "iu"
+        if D is None:
+            n_out = 1
+        elif softmax:
+            if D.ndim != 2 or D.size == 0 or D.min() < 0:
+                raise InputError(f"--data: integer D has shape {D.shape}, expected (T, B) class indices >= 0")
+            n_out = int(D.max()) + 1
+        else:
+            if D.ndim != 3:
+                raise InputError(f"--data: D has shape {D.shape}, expected (T, B, O) float targets or (T, B) classes")
+            n_out = D.shape[2]
+        g2 = "softmax" if softmax else "identity"
+        nets = [(label, build(n_in, n_out, g2)) for label, build in configs]
+
+    if X is None:
+        X = rng.standard_normal((length, batch, n_in))
+    if D is None:
+        D, loss = _targets(rng, X.shape[0], X.shape[1], n_out, softmax)
+    else:
+        loss = "cross_entropy" if D.dtype.kind in "iu" else "squared"
+
+    results, lines = [], []
+    for label, net in nets:
+        prof = diagnostics.gradient_by_lag(net, X, D, loss=loss, at=-1, fraction=args.fraction, label=label)
+        results.append((prof, diagnostics.jacobian_products(net, X, at=-1)))
+        lines.append(summary(prof, diagnostics.recurrent_spectrum(net)))
+    write_csv(args.out + ".csv", results)
+    for line in lines:
+        print(line)
+    print(f"wrote {args.out}.csv")
+    if not args.no_plot:
+        if write_png(args.out + ".png", results):
+            print(f"wrote {args.out}.png")
+        else:
+            print("matplotlib is not installed: no plot (pip install 'bptt[plot]')")
+    return 0

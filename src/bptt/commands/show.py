@@ -1,0 +1,42 @@
+"""What a finished run shows: the held-out figures and something to look at (a sample, a forecast,
+solved examples). Shared by ``train`` and ``evaluate``; not a command itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def summary(out, result: dict) -> None:
+    from ..files import load
+
+    out = Path(out)
+    net = load(out / "model.npz")
+    task = net.meta["task"]
+    figures = ", ".join(f"{k} {v:.4g}" for k, v in result.items() if k != "sequences")
+    print(f"held-out ({result.get('sequences')} sequences): {figures}")
+    name = task["name"]
+    if name == "adding":
+        _adding_examples(net, task)
+    elif name == "text":
+        from .sample import sample_text
+
+        print("sample:", repr(sample_text(net, length=200, prime="The ", temperature=0.7, seed=0)))
+    elif name in ("series", "sine"):
+        print(f"model saved to {out / 'model.npz'}; forecast with: bptt predict {out} --data FILE --horizon 12")
+    print(f"files: {out / 'model.npz'}, {out / 'metrics.csv'}, {out / 'config.toml'}"
+          + (f", {out / 'loss.png'}" if (out / "loss.png").exists() else ""))
+
+
+def _adding_examples(net, desc) -> None:
+    from ..data import task_from_description
+
+    task = task_from_description(desc)
+    X, D = task.heldout(4, seed=12345)
+    Y = net.forward(X).Y
+    for b in range(X.shape[1]):
+        marked = X[:, b, 0][X[:, b, 1] == 1]
+        err = abs(Y[-1, b, 0] - D[-1, b, 0])
+        print(f"  {marked[0]:.3f} + {marked[1]:.3f} = {D[-1, b, 0]:.3f}; the net says {Y[-1, b, 0]:.3f} "
+              f"({'solved' if err < 0.04 else 'not solved'}, |error| {err:.3f})")

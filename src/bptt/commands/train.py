@@ -1,0 +1,65 @@
+"""``bptt train TASK --out DIR``: train a network, with checkpoints that resume exactly."""
+
+from __future__ import annotations
+
+import sys
+
+from .. import config as C
+
+HELP_TASKS = "adding (default), sine, copy, order, text (--data FILE, default: built-in docs text), series (--data FILE)"
+
+
+def add_parser(sub):
+    p = sub.add_parser("train", help="train a network on a task", description=__doc__ + "\nTasks: " + HELP_TASKS)
+    p.add_argument("task", nargs="?", default=None, choices=["adding", "sine", "copy", "order", "text", "series"],
+                   help="the task (default: adding)")
+    p.add_argument("--out", default=None, help="output folder (default: runs/TASK)")
+    p.add_argument("--config", default=None, help="TOML file whose keys are the long option names")
+    p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz if there is one")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    a = p.add_argument
+    a("--data", help="text or series file (text: any UTF-8 file; series: CSV or .npy)")
+    a("--column", help="series column (name or 0-based index)")
+    a("--cell", help="elman, lstm or gru (default elman)")
+    a("--hidden", type=int, help="hidden units H (default 32; text 128)")
+    a("--layers", type=int, help="stacked layers (default 1)")
+    a("--g1", help="Elman hidden activation: tanh, sigmoid, relu, identity (default tanh)")
+    a("--g2", help="output activation (default: softmax for classification tasks, else identity)")
+    a("--init", help="uniform, orthogonal or identity (IRNN) (default uniform)")
+    a("--forget-bias", type=float, help="LSTM forget-gate bias (default 1.0, Jozefowicz et al. 2015)")
+    a("--steps", type=int, help="optimiser steps (in --tbptt mode: chunks of K1 time steps)")
+    a("--batch", type=int, help="sequences (or parallel streams) per step")
+    a("--length", type=int, help="sequence length T (copy: the delay)")
+    a("--tbptt", type=int, nargs=2, metavar=("K1", "K2"),
+      help="stream training, BPTT(K1, K2): every K1 steps back-propagate the K1 newest losses through K2 states")
+    a("--truncate", type=int, help="per-term truncation: each E_t back-propagates through at most K steps")
+    a("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw (default adam)")
+    a("--lr", type=float, help="learning rate (default 0.01; text 0.003)")
+    a("--schedule", help="constant, step, cosine, warmup-cosine")
+    a("--clip", type=float, help="clip the gradient's global norm to this (0 = off; default 1.0)")
+    a("--seed", type=int, help="seed of the initial weights and of the data (default 0)")
+    a("--dtype", help="float64 (default) or float32")
+    a("--checkpoint-every", type=int, help="steps between checkpoints (default 100)")
+    a("--track-gradients", type=int, metavar="EVERY",
+      help="record effective memory, decay rate and spectral radius in metrics.csv every EVERY steps")
+    a("--omega", type=float, metavar="LAMBDA", help="Pascanu et al. 2013 regulariser weight (Elman)")
+    a("--heldout", type=int, help="held-out sequences for the final evaluation (default 512)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..train import train
+    from . import show
+
+    flags = {k: getattr(args, k) for k in C.FIELDS if hasattr(args, k)}
+    if flags.get("tbptt") is not None:
+        flags["tbptt"] = tuple(flags["tbptt"])
+    file_values = C.read_toml(args.config) if args.config else {}
+    cfg = C.resolve(file_values, flags)
+    out = args.out or f"runs/{cfg.task}"
+    say = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, file=sys.stderr))
+    say(f"training {cfg.cell} (H={cfg.hidden}) on {cfg.task} for {cfg.steps} steps into {out}/")
+    result = train(cfg, out, resume=args.resume, quiet=args.quiet, log=say)
+    if not args.quiet:
+        show.summary(out, result)
+    return 0

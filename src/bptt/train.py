@@ -1,0 +1,314 @@
+"""Training: batches or streams, any cell, any optimiser, checkpoints that resume exactly.
+
+Two modes:
+- batch mode (default): each step draws B sequences (deterministically from ``[seed, 1, step]``) and
+  back-propagates through them whole (or with per-term truncation ``truncate=k``);
+- stream mode (``tbptt=(k1, k2)``, Williams & Peng 1990): one long stream per batch row; each step
+  moves k1 steps on, back-propagates the losses of those k1 newest steps through the k2 newest states
+  (the state before them is a constant), then updates. The state at the window start is carried
+  across steps; the window's states are recomputed with the current parameters.
+
+Everything a step needs is a pure function of (parameters, optimiser state, step, carried state), so a
+checkpoint of those resumes bit for bit, and an interrupted run loses nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import files, io, optim
+from .config import TrainConfig, to_toml
+from .errors import InputError, Interrupted, TrainingDiverged
+from .network import Network
+
+CKPT, MODEL, METRICS, CONFIG = "checkpoint.npz", "model.npz", "metrics.csv", "config.toml"
+BASE_COLUMNS = ["step", "loss", "grad_norm", "lr", "seconds"]
+TRACK_COLUMNS = ["effective_memory", "decay_rate", "spectral_radius"]
+
+
+def build_task(cfg: TrainConfig):
+    from .data import get_task
+
+    kw = {}
+    if cfg.length is not None:
+        kw["delay" if cfg.task == "copy" else "length"] = cfg.length
+    if cfg.task == "text":
+        kw["path"] = cfg.data or "builtin:stdlib-docs"
+    elif cfg.task == "series":
+        kw["path"] = cfg.data
+        if cfg.column is not None:
+            kw["column"] = int(cfg.column) if cfg.column.lstrip("-").isdigit() else cfg.column
+    elif cfg.data is not None:
+        raise InputError(f"--data: the {cfg.task} task generates its own data; --data is for text and series")
+    return get_task(cfg.task, **kw)
+
+
+def build_net(cfg: TrainConfig, task) -> Network:
+    from . import network
+
+    g2 = cfg.g2 or ("softmax" if task.loss == "cross_entropy" else "identity")
+    common = dict(g2=g2, seed=cfg.seed, init=cfg.init, dtype=np.dtype(cfg.dtype), layers=cfg.layers)
+    if cfg.cell == "elman":
+        return network.Elman(task.n_in, cfg.hidden, task.n_out, g1=cfg.g1, **common)
+    cls = getattr(network, cfg.cell.upper(), None)
+    if cls is None:
+        raise InputError(f"--cell: {cfg.cell} is not available in this build")
+    if cfg.cell == "lstm":
+        common["forget_bias"] = cfg.forget_bias
+    return cls(task.n_in, cfg.hidden, task.n_out, **common)
+
+
+def build_optimizer(cfg: TrainConfig):
+    sched = optim.schedule(cfg.schedule, cfg.lr, cfg.steps)
+    return optim.get(cfg.optimizer, sched)
+
+
+# ---- carried state <-> arrays ----------------------------------------------------------------------
+def _state_arrays(state) -> dict:
+    parts = state if isinstance(state, tuple) else (state,)
+    return {f"carry/{k}": np.asarray(a) for k, a in enumerate(parts)}
+
+
+def _state_from(arrays: dict):
+    parts = [arrays[f"carry/{k}"] for k in range(len([a for a in arrays if a.startswith("carry/")]))]
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+@dataclass
+class Progress:
+    """A one-line progress bar on stderr (only when it is a terminal and not --quiet)."""
+
+    total: int
+    enabled: bool
+    start_step: int = 0
+    t0: float = 0.0
+
+    def __post_init__(self):
+        self.t0 = time.perf_counter()
+
+    def update(self, step: int, loss: float):
+        if not self.enabled:
+            return
+        done = step - self.start_step
+        rate = done / max(time.perf_counter() - self.t0, 1e-9)
+        eta = (self.total - step) / rate if rate > 0 else float("inf")
+        eta_s = f"{int(eta // 60)}:{int(eta % 60):02d}" if math.isfinite(eta) else "?"
+        bar = "#" * int(30 * step / self.total)
+        sys.stderr.write(f"\r[{bar:<30}] step {step}/{self.total} loss {loss:.4g} {rate:.1f} steps/s ETA {eta_s} ")
+        sys.stderr.flush()
+
+    def close(self):
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+class _Signals:
+    """SIGINT/SIGTERM set a flag; the loop finishes its step, checkpoints and stops."""
+
+    def __init__(self):
+        self.caught = None
+
+    def __enter__(self):
+        self.old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.old[sig] = signal.signal(sig, self._handler)
+            except ValueError:  # not in the main thread
+                pass
+        return self
+
+    def _handler(self, signum, frame):
+        self.caught = signum
+
+    def __exit__(self, *exc):
+        for sig, h in self.old.items():
+            signal.signal(sig, h)
+
+
+def _metrics_columns(cfg):
+    return BASE_COLUMNS + (TRACK_COLUMNS if cfg.track_gradients else [])
+
+
+def _prepare_metrics(path: Path, cfg, resume_step: int | None):
+    """Fresh run: header only. Resume: keep the rows up to the checkpoint's step (rows written after
+    it are redone by the resumed run), rewritten atomically."""
+    cols = _metrics_columns(cfg)
+    rows = []
+    if resume_step is not None and path.exists():
+        with open(path, newline="") as f:
+            for r in csv.reader(f):
+                if r and r[0].isdigit() and int(r[0]) <= resume_step and len(r) == len(cols):
+                    rows.append(r)
+    text = ",".join(cols) + "\n" + "".join(",".join(r) + "\n" for r in rows)
+    io.atomic_write_bytes(path, text.encode(), what="metrics file")
+
+
+def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, quiet: bool = False,
+          log=print) -> dict:
+    """Run (or resume) training into the folder ``out``. Returns the held-out evaluation."""
+    from .evaluate import evaluate
+
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out: cannot create folder {str(out)!r}: {e.strerror or e}") from None
+    for stale in out.glob(".*.tmp-*"):  # temp files of a write that a kill -9 cut short
+        stale.unlink(missing_ok=True)
+    task = build_task(cfg)
+    opt = build_optimizer(cfg)
+    ckpt_path = out / CKPT
+    step, elapsed, carry = 0, 0.0, None
+    if resume and ckpt_path.exists():
+        net, arrays, meta = files.load_checkpoint(ckpt_path)
+        saved = meta.get("train", {})
+        ignore = {"steps", "checkpoint_every", "heldout"}
+        diff = {k: (saved.get(k), v) for k, v in cfg.to_dict().items() if k not in ignore and saved.get(k) != v}
+        if diff:
+            k, (a, b) = next(iter(diff.items()))
+            raise InputError(f"--resume: the checkpoint in {str(out)!r} was made with --{k.replace('_', '-')} {a!r}, "
+                             f"this command asks for {b!r}; use the same options or a new --out")
+        opt_state = optim.state_from_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
+        step, elapsed = int(meta["step"]), float(meta["elapsed"])
+        if any(k.startswith("carry/") for k in arrays):
+            carry = _state_from(arrays)
+        log(f"resuming from step {step} ({ckpt_path})")
+    else:
+        if resume:
+            log(f"no checkpoint in {str(out)!r} yet: starting from the beginning")
+        net = build_net(cfg, task)
+        opt_state = opt.init(net.params)
+    io.atomic_write_bytes(out / CONFIG, to_toml(cfg).encode(), what="config file")
+    _prepare_metrics(out / METRICS, cfg, step if step else None)
+
+    stream = None
+    if cfg.tbptt is not None:
+        from .data.streams import stream_for
+        stream = stream_for(task, cfg.batch, cfg.seed)
+        if carry is None:
+            carry = net.initial_state(cfg.batch)
+
+    def checkpoint(at_step):
+        arrays = {f"opt/{k}": v for k, v in optim.state_to_arrays(opt_state).items()}
+        if carry is not None:
+            arrays.update(_state_arrays(carry))
+        files.save_checkpoint(ckpt_path, net, arrays, {
+            "task": task.describe(), "train": cfg.to_dict(), "step": at_step,
+            "elapsed": elapsed + (time.perf_counter() - t_start)})
+
+    tracker = None
+    if cfg.track_gradients:
+        from . import diagnostics
+        tracker = diagnostics.tracked_metrics
+    omega = None
+    if cfg.omega:
+        from . import diagnostics
+        omega = diagnostics
+    progress = Progress(cfg.steps, enabled=not quiet and sys.stderr.isatty(), start_step=step)
+    t_start = time.perf_counter()
+    last_good = step
+    # overflow on the way to a NaN is reported once, as TrainingDiverged, not as numpy warnings
+    with open(out / METRICS, "a", newline="") as mf, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"):
+        writer = csv.writer(mf)
+        while step < cfg.steps:
+            if stream is None:
+                X, D = task.batch(np.random.default_rng([cfg.seed, 1, step]), cfg.batch)
+                at, s0, R = task.at, None, None
+                E, g = net.gradients(X, D, loss=task.loss, at=at, truncate=cfg.truncate)
+                n_loss = len(np.atleast_1d(np.arange(X.shape[0])[task.at])) if task.at is not None else X.shape[0]
+            else:
+                k1, k2 = cfg.tbptt
+                end = (step + 1) * k1
+                start = max(0, end - k2)
+                X, D, R, lmask = stream.window(start, end - start)
+                at = [i for i in range(end - start) if start + i >= end - k1 and lmask[i]]
+                nxt = max(0, end + k1 - k2)  # where the next window starts: carry the state there
+                new_carry = carry if nxt == start else net.forward(X[: nxt - start], s0=carry, resets=R[: nxt - start]).state
+                E, g, n_loss = None, None, len(at)
+                if at:
+                    E, g = net.gradients(X, D, loss=task.loss, at=at, s0=carry, resets=R)
+                    s0 = carry
+                carry = new_carry
+            step += 1
+            if g is not None:
+                g.pop("s0", None)
+                if omega is not None:
+                    om, og = omega.omega(net, X, D, loss=task.loss, at=at, s0=s0 if stream is not None else None)
+                    g = omega.add_omega(g, og, cfg.omega)
+                norm = optim.global_norm(g)
+                if not (math.isfinite(E) and math.isfinite(norm)):
+                    raise TrainingDiverged(
+                        f"the loss became {E} (gradient norm {norm}) at step {step}: lower --lr (now {cfg.lr}) or "
+                        f"use --clip; the last good checkpoint (step {last_good}) is kept in {str(ckpt_path)!r}")
+                if cfg.clip:
+                    g, _ = optim.clip_by_global_norm(g, cfg.clip)
+                lr = opt.lr_at(int(opt_state["step"]))
+                params, opt_state = opt.update(net.params, g, opt_state)
+                if not all(np.isfinite(a).all() for a in params.values()):
+                    raise TrainingDiverged(
+                        f"the parameters became NaN/inf at step {step}: lower --lr (now {cfg.lr}) or use --clip; "
+                        f"the last good checkpoint (step {last_good}) is kept in {str(ckpt_path)!r}")
+                net.params = params
+                loss = E / max(n_loss, 1)
+                row = [step, f"{loss:.9g}", f"{norm:.9g}", f"{lr:.9g}", f"{elapsed + time.perf_counter() - t_start:.3f}"]
+                if tracker is not None and step % cfg.track_gradients == 0:
+                    tm = tracker(net, X, D, loss=task.loss, at=(at if at is not None else -1),
+                                 s0=(s0 if stream is not None else None))
+                    row += [f"{tm[c]:.6g}" for c in TRACK_COLUMNS]
+                elif tracker is not None:
+                    row += [""] * len(TRACK_COLUMNS)
+                writer.writerow(row)
+                mf.flush()
+                progress.update(step, loss)
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps or sigs.caught:
+                checkpoint(step)
+                last_good = step
+            if sigs.caught:
+                progress.close()
+                name = "SIGINT" if sigs.caught == signal.SIGINT else "SIGTERM"
+                raise Interrupted(f"{name} at step {step}: checkpoint written to {str(ckpt_path)!r}; "
+                                  f"resume with the same command and --resume")
+    progress.close()
+    elapsed += time.perf_counter() - t_start
+    result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
+    files.save(net, out / MODEL, {"task": task.describe(), "train": cfg.to_dict(), "heldout": result,
+                                  "steps": step, "seconds": round(elapsed, 3)})
+    _plot_loss(out)
+    return result
+
+
+def _plot_loss(out: Path) -> None:
+    """loss.png from metrics.csv when matplotlib is installed (the [plot] extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    steps, losses = [], []
+    with open(out / METRICS, newline="") as f:
+        for r in csv.DictReader(f):
+            steps.append(int(r["step"]))
+            losses.append(float(r["loss"]))
+    if not steps:
+        return
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.plot(steps, losses, lw=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss per loss step")
+    ax.set_yscale("log")
+    ax.set_title(f"training loss ({out.name})")
+    fig.tight_layout()
+    with io.atomic_path(out / "loss.png", what="plot") as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
