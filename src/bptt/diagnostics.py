@@ -374,7 +374,7 @@ def add_omega(grads, omega_grads, lam) -> Gradients:
 
 
 # ---- for training --------------------------------------------------------------------------------
-def tracked_metrics(net, X, D, loss="squared", at=-1, fraction=1e-2) -> dict:
+def tracked_metrics(net, X, D, loss="squared", at=-1, fraction=1e-2, s0=None) -> dict:
     """What ``bptt train --track-gradients`` records, from one batch.
 
     X (T, B, I), D as for ``gradients``; at: the loss step whose gradient is followed back; None or a list
@@ -384,7 +384,7 @@ def tracked_metrics(net, X, D, loss="squared", at=-1, fraction=1e-2) -> dict:
     """
     if at is None or isinstance(at, (list, tuple, np.ndarray)):
         at = -1
-    prof = gradient_by_lag(net, X, D, loss=loss, at=at, fraction=fraction)
+    prof = gradient_by_lag(net, X, D, loss=loss, at=at, fraction=fraction, s0=s0)
     spec = recurrent_spectrum(net)
     return {"effective_memory": prof.effective_memory, "decay_rate": prof.decay_rate,
             "half_life": prof.half_life, "spectral_radius": spec["spectral_radius"],
