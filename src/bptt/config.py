@@ -11,6 +11,7 @@ import numbers
 import tomllib
 from dataclasses import dataclass
 
+from .activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from .errors import InputError
 
 CELLS = ("elman", "lstm", "gru")
@@ -57,8 +58,10 @@ FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 INTS = {"hidden": 1, "layers": 1, "steps": 1, "batch": 1, "length": 2, "truncate": 1, "seed": 0,
         "checkpoint_every": 1, "track_gradients": 0, "heldout": 1}
 FLOATS = {"forget_bias": None, "lr": 0.0, "clip": 0.0, "omega": 0.0}
-CHOICES = {"cell": CELLS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "dtype": ("float32", "float64"),
-           "init": ("uniform", "orthogonal", "identity")}
+TASKS = ("adding", "sine", "copy", "order", "text", "series")
+G1S = HIDDEN_ACTIVATIONS
+CHOICES = {"task": TASKS, "cell": CELLS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
+           "dtype": ("float32", "float64"), "init": ("uniform", "orthogonal", "identity"), "g1": G1S}
 
 
 def _opt(name: str) -> str:
@@ -82,8 +85,20 @@ def check(cfg: TrainConfig) -> TrainConfig:
         if low is not None and (v < low or (name == "lr" and v <= 0)):
             raise InputError(f"{_opt(name)}: got {v!r}, expected a number {'>' if name == 'lr' else '>='} {low}")
     for name, choices in CHOICES.items():
-        if getattr(cfg, name) not in choices:
-            raise InputError(f"{_opt(name)}: got {getattr(cfg, name)!r}, expected one of {', '.join(choices)}")
+        v = getattr(cfg, name)
+        if not isinstance(v, str) or v not in choices:
+            hint = " (softmax is an output activation: use it as --g2)" if name == "g1" and v == "softmax" else ""
+            raise InputError(f"{_opt(name) if name != 'task' else 'task'}: got {v!r}{hint}, "
+                             f"expected one of {', '.join(choices)}")
+    if cfg.g2 is not None and (not isinstance(cfg.g2, str) or cfg.g2 not in ACTIVATIONS):
+        raise InputError(f"--g2: got {cfg.g2!r}, expected one of {', '.join(ACTIVATIONS)}")
+    for name in ("data", "column"):
+        v = getattr(cfg, name)
+        if v is not None and (not isinstance(v, str) or not v):
+            raise InputError(f"{_opt(name)}: got {v!r}, expected "
+                             + ("a file name" if name == "data" else "a column name or 0-based index"))
+    if cfg.column is not None and cfg.task != "series":
+        raise InputError(f"--column: got {cfg.column!r} for the {cfg.task} task; --column is for the series task")
     if cfg.tbptt is not None:
         t = cfg.tbptt
         if (not isinstance(t, (tuple, list)) or len(t) != 2
@@ -129,7 +144,7 @@ TASK_DEFAULTS = {
     "sine": {"steps": 2000, "schedule": "cosine"},
     "copy": {"length": 10, "steps": 3000, "schedule": "cosine"},
     "order": {"length": 30, "steps": 3000, "schedule": "cosine"},
-    "text": {"hidden": 128, "length": 50, "steps": 3000, "lr": 0.003, "schedule": "cosine", "clip": 5.0},
+    "text": {"hidden": 128, "length": 50, "steps": 4000, "lr": 0.003, "schedule": "cosine", "clip": 5.0},
     "series": {"length": 24, "steps": 1500, "batch": 16, "lr": 0.003, "schedule": "cosine", "hidden": 16},
 }
 
@@ -138,11 +153,13 @@ def resolve(file_values: dict, flag_values: dict) -> TrainConfig:
     """defaults < task defaults < file < flags (flags given as None are 'not given')."""
     given = {**file_values, **{k: v for k, v in flag_values.items() if v is not None}}
     task = given.get("task", TrainConfig.task)
-    merged = {**TASK_DEFAULTS.get(task, {}), **given}
+    merged = {**(TASK_DEFAULTS.get(task, {}) if isinstance(task, str) else {}), **given}
     if merged.get("clip") == 0:
         merged["clip"] = None
-    if "tbptt" in merged and merged["tbptt"] is not None:
+    if isinstance(merged.get("tbptt"), list):
         merged["tbptt"] = tuple(merged["tbptt"])
+    if isinstance(merged.get("column"), int) and not isinstance(merged["column"], bool):
+        merged["column"] = str(merged["column"])  # TOML column = 2: the 0-based index
     return check(TrainConfig(**merged))
 
 

@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -49,13 +50,27 @@ def build_task(cfg: TrainConfig):
             kw["column"] = int(cfg.column) if cfg.column.lstrip("-").isdigit() else cfg.column
     elif cfg.data is not None:
         raise InputError(f"--data: the {cfg.task} task generates its own data; --data is for text and series")
-    return get_task(cfg.task, **kw)
+    try:
+        return get_task(cfg.task, **kw)
+    except InputError as e:  # the data module names its own arguments: say which option is meant
+        msg = str(e)
+        if cfg.task not in ("text", "series") or msg.startswith("length"):
+            opt = "--length"
+        else:
+            opt = "--column" if "column" in msg and "cell" not in msg else "--data"
+        raise InputError(f"{opt}: {msg}") from None
 
 
 def build_net(cfg: TrainConfig, task) -> Network:
     from . import network
 
     g2 = cfg.g2 or ("softmax" if task.loss == "cross_entropy" else "identity")
+    if task.loss == "cross_entropy" and g2 != "softmax":
+        raise InputError(f"--g2: got {g2!r} for the {task.name} task, whose loss is cross_entropy; expected softmax "
+                         "(or leave --g2 out)")
+    if g2 == "softmax" and task.n_out == 1:
+        raise InputError(f"--g2: got 'softmax' for the {task.name} task, whose loss is {task.loss} on 1 output "
+                         "(a softmax over 1 output is always 1); expected another activation (or leave --g2 out)")
     common = dict(g2=g2, seed=cfg.seed, init=cfg.init, dtype=np.dtype(cfg.dtype), layers=cfg.layers)
     if cfg.cell == "elman":
         return network.Elman(task.n_in, cfg.hidden, task.n_out, g1=cfg.g1, **common)
@@ -65,6 +80,23 @@ def build_net(cfg: TrainConfig, task) -> Network:
     if cfg.cell == "lstm":
         common["forget_bias"] = cfg.forget_bias
     return cls(task.n_in, cfg.hidden, task.n_out, **common)
+
+
+def check_sizes(task, hidden: int = 0, layers: int = 1, batch: int = 0, heldout: int = 0, k2: int = 0) -> None:
+    """Refuse, before anything is written, sizes whose arrays cannot fit in this machine's memory
+    (a rough lower bound: inputs, states and gates of a batch, the held-out inputs, the weights)."""
+    try:
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not available on this platform
+        return
+    T = max(task.length, k2)
+    need = {"--length" if T > batch else "--batch": 8 * T * batch * (task.n_in + task.n_out + 4 * hidden * layers),
+            "--heldout": 8 * task.length * heldout * task.n_in,
+            "--hidden": 8 * 4 * hidden * (hidden + task.n_in) * layers}
+    opt, bytes_ = max(need.items(), key=lambda kv: kv[1])
+    if bytes_ > limit:
+        raise InputError(f"{opt}: the arrays need at least {bytes_ / 2**30:.3g} GiB, more than this machine's "
+                         f"{limit / 2**30:.3g} GiB of memory; expected a smaller {opt}")
 
 
 def build_optimizer(cfg: TrainConfig):
@@ -134,6 +166,36 @@ class _Signals:
             signal.signal(sig, h)
 
 
+class Window(NamedTuple):
+    X: np.ndarray  # (n, B, I) the window's inputs, n <= k2
+    D: np.ndarray  # its targets
+    at: list  # window positions whose loss is back-propagated (the k1 newest, where the task has a loss)
+    s0: object  # the carried state at the window's start (a constant: no gradient flows into it)
+    E: float | None  # loss of those steps (None when none of them carries a loss)
+    grads: object  # Gradients, or None
+    next_carry: object  # the state where the next window starts
+
+
+def stream_window(net, stream, tbptt, step: int, carry, loss: str) -> Window:
+    """Step ``step`` of BPTT(k1, k2) (Williams & Peng 1990) on a stream.
+
+    The window is the k2 newest positions [end-k2, end), end = (step+1)*k1 (clipped at 0); the losses of
+    the k1 newest are back-propagated through the whole window from ``carry``, the state at its start.
+    Returns the window's gradient and the state at the next window's start, end+k1-k2, computed before
+    any update (with the weights this window used)."""
+    k1, k2 = tbptt
+    end = (step + 1) * k1
+    start = max(0, end - k2)
+    X, D, R, lmask = stream.window(start, end - start)
+    at = [i for i in range(end - start) if start + i >= end - k1 and lmask[i]]
+    nxt = max(0, end + k1 - k2)
+    new_carry = carry if nxt == start else net.forward(X[: nxt - start], s0=carry, resets=R[: nxt - start]).state
+    E = g = None
+    if at:
+        E, g = net.gradients(X, D, loss=loss, at=at, s0=carry, resets=R)
+    return Window(X, D, at, carry, E, g, new_carry)
+
+
 def _metrics_columns(cfg):
     return BASE_COLUMNS + (TRACK_COLUMNS if cfg.track_gradients else [])
 
@@ -158,13 +220,8 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, qui
     from .evaluate import evaluate
 
     out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"--out: cannot create folder {str(out)!r}: {e.strerror or e}") from None
-    for stale in out.glob(".*.tmp-*"):  # temp files of a write that a kill -9 cut short
-        stale.unlink(missing_ok=True)
     task = build_task(cfg)
+    check_sizes(task, cfg.hidden, cfg.layers, cfg.batch, cfg.heldout, cfg.tbptt[1] if cfg.tbptt else 0)
     opt = build_optimizer(cfg)
     ckpt_path = out / CKPT
     step, elapsed, carry = 0, 0.0, None
@@ -181,12 +238,21 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, qui
         step, elapsed = int(meta["step"]), float(meta["elapsed"])
         if any(k.startswith("carry/") for k in arrays):
             carry = _state_from(arrays)
-        log(f"resuming from step {step} ({ckpt_path})")
+        note = f"resuming from step {step} ({ckpt_path})"
     else:
-        if resume:
-            log(f"no checkpoint in {str(out)!r} yet: starting from the beginning")
+        note = f"no checkpoint in {str(out)!r} yet: starting from the beginning" if resume else None
         net = build_net(cfg, task)
         opt_state = opt.init(net.params)
+    # every option and input is checked by now: only from here on is the folder touched
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out: cannot create folder {str(out)!r}: {e.strerror or e}") from None
+    for stale in out.glob(".*.tmp-*"):  # temp files of a write that a kill -9 cut short
+        stale.unlink(missing_ok=True)
+    log(f"training {cfg.cell} (H={cfg.hidden}) on {cfg.task} for {cfg.steps} steps into {out}/")
+    if note:
+        log(note)
     io.atomic_write_bytes(out / CONFIG, to_toml(cfg).encode(), what="config file")
     _prepare_metrics(out / METRICS, cfg, step if step else None)
 
@@ -226,18 +292,9 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, qui
                 E, g = net.gradients(X, D, loss=task.loss, at=at, truncate=cfg.truncate)
                 n_loss = len(np.atleast_1d(np.arange(X.shape[0])[task.at])) if task.at is not None else X.shape[0]
             else:
-                k1, k2 = cfg.tbptt
-                end = (step + 1) * k1
-                start = max(0, end - k2)
-                X, D, R, lmask = stream.window(start, end - start)
-                at = [i for i in range(end - start) if start + i >= end - k1 and lmask[i]]
-                nxt = max(0, end + k1 - k2)  # where the next window starts: carry the state there
-                new_carry = carry if nxt == start else net.forward(X[: nxt - start], s0=carry, resets=R[: nxt - start]).state
-                E, g, n_loss = None, None, len(at)
-                if at:
-                    E, g = net.gradients(X, D, loss=task.loss, at=at, s0=carry, resets=R)
-                    s0 = carry
-                carry = new_carry
+                w = stream_window(net, stream, cfg.tbptt, step, carry, task.loss)
+                X, D, at, s0, E, g, carry = w.X, w.D, w.at, w.s0, w.E, w.grads, w.next_carry
+                n_loss = len(at)
             step += 1
             if g is not None:
                 g.pop("s0", None)
