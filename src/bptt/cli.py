@@ -13,7 +13,7 @@ from ._version import __version__
 from .errors import BPTTError, Interrupted, TrainingDiverged
 
 # command name -> module in bptt.commands (imported lazily so `bptt --help` stays fast)
-COMMANDS = ["explain", "train", "evaluate", "sample", "predict", "diagnose"]
+COMMANDS = ["explain", "train", "evaluate", "sample", "predict", "diagnose", "experiment"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,6 +53,9 @@ def main(argv=None) -> int:
         return 130
     except (BPTTError, OSError) as e:
         print(f"bptt {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except MemoryError as e:  # sizes too large for this machine: one line, not a traceback
+        print(f"bptt {args.command}: error: out of memory ({e}); use smaller sizes", file=sys.stderr)
         return 2
 
 

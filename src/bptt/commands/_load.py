@@ -32,13 +32,22 @@ def load_model(path):
 def task_for(net, data=None):
     """The model's task; with ``data``, the same task on another file (text: encoded with the model's
     vocabulary, the whole file held out; series: normalised with the model's mean and std)."""
-    from ..data import TextData, task_from_description
-    from ..data.series import SeriesData, SeriesTask
-    from ..data.text import TextTask, _read_utf8
+    from ..data import task_from_description
 
     desc = dict(net.meta["task"])
     if data is None:
         return task_from_description(desc)
+    try:
+        return _task_on(desc, data)
+    except InputError as e:  # the data module's messages name no option: this one is about --data
+        raise InputError(str(e) if str(e).startswith("--data") else f"--data: {e}") from None
+
+
+def _task_on(desc: dict, data):
+    from ..data import TextData
+    from ..data.series import SeriesData, SeriesTask
+    from ..data.text import TextTask, _read_utf8
+
     name = desc["name"]
     if name == "text":
         text = _read_utf8(data)

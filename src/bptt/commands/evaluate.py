@@ -18,12 +18,16 @@ def add_parser(sub):
 def run(args) -> int:
     from ..errors import InputError
     from ..evaluate import evaluate
+    from ..train import check_sizes
     from ._load import load_model, task_for
 
     if args.heldout < 1:
         raise InputError(f"--heldout: got {args.heldout}, expected a positive number of sequences")
+    if args.seed < 0:
+        raise InputError(f"--seed: got {args.seed}, expected an integer >= 0")
     net = load_model(args.dir)
     task = task_for(net, args.data)
+    check_sizes(task, heldout=args.heldout)
     result = evaluate(net, task, n=args.heldout, seed=args.seed)
     if task.name == "text":
         result["bits_per_char"] = result["bpc"]

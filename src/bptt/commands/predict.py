@@ -36,10 +36,14 @@ def run(args) -> int:
     net = load_model(args.dir)
     desc = net.meta["task"]
     if desc["name"] != "series":
-        raise InputError(f"{args.dir!r} holds a {desc['name']} model; predict needs a series model (bptt train series ...)")
+        raise InputError(f"{args.dir!r} holds a model of the {desc['name']} task; predict needs a series model "
+                         "(bptt train series ...)")
     if args.horizon < 1:
         raise InputError(f"--horizon: got {args.horizon}, expected a positive number of steps")
-    data = SeriesData.from_file(args.data, desc.get("column"))
+    try:
+        data = SeriesData.from_file(args.data, desc.get("column"))
+    except InputError as e:  # the data module's messages name no option
+        raise InputError(f"--data: {e}") from None
     fc = forecast(net, data.values, desc["mean"], desc["std"], args.horizon)
     if args.json:
         print(json.dumps({"column": data.column, "last_value": float(data.values[-1]), "forecast": fc.tolist()}))

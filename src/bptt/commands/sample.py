@@ -25,6 +25,8 @@ def sample_text(net, length: int, prime: str = "", temperature: float = 1.0, see
         raise InputError(f"--length: got {length}, expected a positive number of characters")
     if not (temperature > 0 and np.isfinite(temperature)):
         raise InputError(f"--temperature: got {temperature}, expected a finite number > 0")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"--seed: got {seed!r}, expected an integer >= 0")
     index = {c: i for i, c in enumerate(vocab)}
     for i, c in enumerate(prime):
         if c not in index:
@@ -59,7 +61,7 @@ def run(args) -> int:
 
     net = load_model(args.dir)
     if net.meta["task"]["name"] != "text":
-        raise InputError(f"{args.dir!r} holds a {net.meta['task']['name']} model; sample needs a text model "
+        raise InputError(f"{args.dir!r} holds a model of the {net.meta['task']['name']} task; sample needs a text model "
                          "(bptt train text ...)")
     print(args.prime + sample_text(net, args.length, args.prime, args.temperature, args.seed))
     return 0

@@ -58,7 +58,6 @@ def run(args) -> int:
     cfg = C.resolve(file_values, flags)
     out = args.out or f"runs/{cfg.task}"
     say = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, file=sys.stderr))
-    say(f"training {cfg.cell} (H={cfg.hidden}) on {cfg.task} for {cfg.steps} steps into {out}/")
     result = train(cfg, out, resume=args.resume, quiet=args.quiet, log=say)
     if not args.quiet:
         show.summary(out, result)
