@@ -383,18 +383,44 @@ def test_cli_diagnose_fresh_nets(diagnose, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lab.csv", "lab.png"]  # no temporary files left
 
 
-def test_cli_diagnose_cells_and_data_file(diagnose, tmp_path, capsys):
+def test_cli_diagnose_cells_and_arrays_file(diagnose, tmp_path, capsys):
     X, D = data(6, 2, 3, 2)
     np.savez(tmp_path / "d.npz", X=X, D=D)
-    rc = diagnose("--cell", "elman,lstm", "--g1", "tanh,relu", "--hidden", 3, "--data", tmp_path / "d.npz",
+    rc = diagnose("--cell", "elman,lstm", "--g1", "tanh,relu", "--hidden", 3, "--arrays", tmp_path / "d.npz",
                   "--out", tmp_path / "x", "--no-plot")
     assert rc == 0
     cols, rows = read_csv(tmp_path / "x.csv")
     assert "grad_norm_dC" in cols and "term_W_hh" in cols and cols[-1] == "jacobian_product_norm"
     assert list(dict.fromkeys(r["config"] for r in rows)) == ["elman/tanh/uniform", "elman/relu/uniform", "lstm/uniform"]
     assert len(rows) == 18 and rows[0]["grad_norm_dC"] == "" and rows[-1]["term_Wx"] == ""
+    # the arrays are used as given; a fresh LSTM gets bptt train's forget bias 1.0
+    prof = dg.gradient_by_lag(bptt.LSTM(3, 3, 2, seed=0, forget_bias=1.0), X, D)
+    np.testing.assert_allclose([float(r["grad_norm_dS"]) for r in rows[12:]], prof.grad_norm, rtol=1e-15)
     assert not (tmp_path / "x.png").exists()
     assert "gate blocks" in capsys.readouterr().out
+
+
+def test_cli_diagnose_nets_list(diagnose, tmp_path, capsys):
+    """--nets picks curves one by one: the IRNN (relu + identity) beside tanh nets and an LSTM."""
+    rc = diagnose("--nets", "elman:tanh:uniform,elman:relu:identity,elman,lstm:orthogonal,gru", "--hidden", 4,
+                  "--length", 6, "--batch", 2, "--forget-bias", 0.5, "--out", tmp_path / "n", "--no-plot")
+    assert rc == 0
+    _, rows = read_csv(tmp_path / "n.csv")
+    assert list(dict.fromkeys(r["config"] for r in rows)) == [  # "elman" = elman:tanh:uniform, a repeat
+        "elman/tanh/uniform", "elman/relu/identity", "lstm/orthogonal", "gru/uniform"]
+    rng = np.random.default_rng([0, 1])
+    X, D = rng.standard_normal((6, 2, 1)), rng.standard_normal((6, 2, 1))
+    for label, net in [("elman/relu/identity", bptt.Elman(1, 4, 1, g1="relu", init="identity")),
+                       ("lstm/orthogonal", bptt.LSTM(1, 4, 1, init="orthogonal", forget_bias=0.5))]:
+        got = [float(r["grad_norm_dS"]) for r in rows if r["config"] == label]
+        np.testing.assert_allclose(got, dg.gradient_by_lag(net, X, D).grad_norm, rtol=1e-15)
+    assert capsys.readouterr().out.count("effective memory") == 4
+    for bad, msg in [(("--nets", "lstm:tanh:uniform"), "lstm[:INIT]"), (("--nets", "elman:tanh:identity:x"), "G1"),
+                     (("--nets", "elman,,lstm"), "empty"), (("--nets", "lstm", "--cell", "gru"), "not both"),
+                     (("--nets", "rnn:x"), "unknown cell")]:
+        assert diagnose(*bad, "--out", tmp_path / "bad") == 2
+        assert msg in capsys.readouterr().err
+    assert not (tmp_path / "bad.csv").exists()
 
 
 def test_cli_diagnose_errors(diagnose, tmp_path, capsys):
@@ -408,26 +434,64 @@ def test_cli_diagnose_errors(diagnose, tmp_path, capsys):
     assert "unknown cell" in capsys.readouterr().err
     assert diagnose("--hidden", "4,x", "--out", tmp_path / "x") == 2
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    assert diagnose("--arrays", tmp_path / "bad.npz", "--out", tmp_path / "x") == 2
+    assert "--arrays" in capsys.readouterr().err
     assert diagnose("--data", tmp_path / "bad.npz", "--out", tmp_path / "x") == 2
-    assert "--data" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == [tmp_path / "bad.npz"]
+    assert "without a saved model" in capsys.readouterr().err
+    np.savez(tmp_path / "a.npz", X=np.zeros((4, 1, 1)))
+    assert diagnose("--arrays", tmp_path / "a.npz", "--length", 9, "--out", tmp_path / "x") == 2
+    assert "--length" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz", "bad.npz"]
 
 
-def test_cli_diagnose_saved_model(diagnose, tmp_path, monkeypatch, capsys):
-    """DIR goes through bptt.load(DIR/model.npz) (stubbed here: loading is bptt.files' job); a softmax net
-    gets random classes and the cross-entropy loss."""
-    net = bptt.GRU(2, 3, 4, g2="softmax", seed=1)
-    seen = []
-    monkeypatch.setattr(bptt, "load", lambda path: seen.append(path) or net, raising=False)
-    (tmp_path / "run1").mkdir()
-    (tmp_path / "run1" / "model.npz").write_bytes(b"")
-    assert diagnose(tmp_path / "run1", "--length", 5, "--batch", 2, "--out", tmp_path / "g", "--no-plot") == 0
-    assert seen == [str(tmp_path / "run1" / "model.npz")]
+def _train(tmp_path, name, **kw):
+    from bptt.config import resolve
+    from bptt.train import train
+
+    train(resolve({}, {"hidden": 3, "steps": 2, "heldout": 4, **kw}), tmp_path / name, quiet=True, log=lambda *a: None)
+    return tmp_path / name
+
+
+def test_cli_diagnose_saved_model_on_its_task(diagnose, tmp_path, capsys):
+    """DIR: the run's model (bptt.load) on --batch held-out sequences of its own task, with the task's loss,
+    followed back from the task's last loss step."""
+    from bptt.data import get_task
+
+    run = _train(tmp_path, "run1", task="order", cell="gru", length=8)
+    assert diagnose(run, "--batch", 3, "--seed", 2, "--out", tmp_path / "g", "--no-plot") == 0
     cols, rows = read_csv(tmp_path / "g.csv")
-    assert [r["config"] for r in rows] == ["run1"] * 5 and "term_W_hh" in cols
-    rng = np.random.default_rng([0, 1])
-    X = rng.standard_normal((5, 2, 2))
-    D = rng.integers(0, 4, (5, 2))
-    prof = dg.gradient_by_lag(net, X, D, loss="cross_entropy")
+    assert [r["config"] for r in rows] == ["run1"] * 8 and "term_W_hh" in cols
+    X, D = get_task("order", length=8).heldout(3, 2)
+    net = bptt.load(run / "model.npz")
+    prof = dg.gradient_by_lag(net, X, D, loss="cross_entropy", at=7)
     np.testing.assert_allclose([float(r["grad_norm_dS"]) for r in rows], prof.grad_norm, rtol=1e-15)
-    assert capsys.readouterr().out.startswith("run1: the gradient")
+    np.testing.assert_allclose([float(r["jacobian_product_norm"]) for r in rows], dg.jacobian_products(net, X),
+                               rtol=1e-15)
+    out = capsys.readouterr().out
+    assert out.startswith("run1: 3 held-out sequences of its order task (T = 8, seed 2), cross_entropy loss at step 7\n"
+                          "run1: the gradient")
+    # the model file works as well as its folder; options of fresh nets are refused
+    assert diagnose(run / "model.npz", "--batch", 3, "--seed", 2, "--out", tmp_path / "h", "--no-plot") == 0
+    assert read_csv(tmp_path / "h.csv")[1] == [dict(r, config="model") for r in rows]
+    capsys.readouterr()
+    assert diagnose(run, "--length", 20, "--nets", "lstm", "--out", tmp_path / "x") == 2
+    assert "--nets, --length: only for fresh nets" in capsys.readouterr().err
+    assert diagnose(run, "--data", tmp_path / "g.csv", "--out", tmp_path / "x") == 2
+    assert "generates its own held-out data" in capsys.readouterr().err
+
+
+def test_cli_diagnose_saved_model_data_file(diagnose, tmp_path, capsys):
+    """--data FILE puts a series model's task on another file, as bptt evaluate does."""
+    from bptt.commands._load import task_for
+
+    rng = np.random.default_rng(0)
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / name).write_text("y\n" + "".join(f"{v:.6f}\n" for v in rng.standard_normal(60).cumsum()))
+    run = _train(tmp_path, "s", task="series", data=str(tmp_path / "a.csv"), length=6)
+    assert diagnose(run, "--data", tmp_path / "b.csv", "--batch", 2, "--out", tmp_path / "g", "--no-plot") == 0
+    net = bptt.load(run / "model.npz")
+    X, D = task_for(net, tmp_path / "b.csv").heldout(2, 0)
+    prof = dg.gradient_by_lag(net, X, D, at=5)  # squared loss at every step: the last is followed back
+    np.testing.assert_allclose([float(r["grad_norm_dS"]) for r in read_csv(tmp_path / "g.csv")[1]], prof.grad_norm,
+                               rtol=1e-15)
+    assert f"series task on {tmp_path / 'b.csv'} (T = 6, seed 0), squared loss at step 5" in capsys.readouterr().out

@@ -1,15 +1,22 @@
 """``bptt diagnose``: how far back does the gradient reach in this network?
 
-    bptt diagnose DIR [--data FILE] --out PREFIX           a saved model (DIR/model.npz, or a model file)
+    bptt diagnose DIR [--data FILE] --out PREFIX           a saved model (bptt train's run folder, or its model.npz)
     bptt diagnose --cell elman --g1 tanh --hidden 32 --length 50 --init orthogonal --seed 0 --out PREFIX
+    bptt diagnose --nets elman:tanh:uniform,elman:tanh:orthogonal,elman:relu:identity,lstm --out PREFIX
 
---cell, --g1, --init and --hidden take comma-separated lists (``--init uniform,orthogonal,identity``):
-every combination becomes one curve (g1 applies to Elman only). Fresh nets have I = --inputs inputs and one
-output. Unless --data gives them, the inputs are N(0, 1) noise of shape (--length, --batch, I) and the loss
-is a single squared-error term at the last step against N(0, 1) targets (random classes with cross-entropy
-for a saved model with a softmax output), all drawn from the seed [--seed, 1], the same for every curve.
---data FILE: an .npz with ``X`` (T, B, I) floats and optionally ``D``: (T, B, O) floats (squared loss) or
-(T, B) integer classes (cross-entropy; a fresh net then gets a softmax output with max(D)+1 classes).
+A saved model is measured on --batch held-out sequences of its own task (``task.heldout(batch, seed)``),
+with the task's loss, following back the loss term at the task's last loss step; --data FILE puts the
+task on another file first, as in ``bptt evaluate`` (text and series models).
+
+Fresh nets: --cell, --g1, --init and --hidden take comma-separated lists (``--init uniform,orthogonal,identity``):
+every combination becomes one curve (g1 applies to Elman only). --nets instead lists the curves one by one,
+``cell[:g1][:init]`` for Elman (``elman:relu:identity`` is the IRNN) and ``cell[:init]`` for LSTM/GRU; missing
+parts are tanh and uniform. A fresh LSTM gets --forget-bias (default 1.0, as in bptt train). Fresh nets have
+I = --inputs inputs and one output. Unless --arrays gives them, the inputs are N(0, 1) noise of shape
+(--length, --batch, I) and the loss is a single squared-error term at the last step against N(0, 1)
+targets, all drawn from the seed [--seed, 1], the same for every curve. --arrays FILE: an .npz with ``X``
+(T, B, I) floats and optionally ``D``: (T, B, O) floats (squared loss) or (T, B) integer classes
+(cross-entropy; the nets then get a softmax output with max(D)+1 classes).
 
 Writes PREFIX.csv (config, lag, grad_norm_dS, [grad_norm_dC], term_<param>..., jacobian_product_norm; one
 row per configuration and lag) and, with matplotlib installed (the [plot] extra), PREFIX.png, both
@@ -31,7 +38,8 @@ import numpy as np
 from .. import cells, diagnostics, network, validate
 from ..errors import InputError
 
-FRESH_OPTIONS = ("cell", "g1", "init", "hidden", "inputs")
+FRESH_OPTIONS = ("cell", "g1", "init", "hidden", "inputs", "nets", "forget_bias", "length", "arrays")
+NETS_EXAMPLE = "elman:tanh:uniform,elman:tanh:orthogonal,elman:relu:identity,lstm"
 
 
 def add_parser(subparsers):
@@ -39,18 +47,25 @@ def add_parser(subparsers):
         "diagnose", help="measure how far back the gradient reaches (vanishing gradients)",
         description="Measure ||dE_N/dS_{N-k}|| against the lag k, its geometric decay, the effective memory "
                     "and the step Jacobians, for a saved model or fresh nets; write PREFIX.csv and PREFIX.png.")
-    p.add_argument("model", nargs="?", metavar="DIR", help="a saved model: its folder (DIR/model.npz) or the file; "
-                   "omit to diagnose fresh nets built from --cell/--g1/--init/--hidden")
-    p.add_argument("--data", metavar="FILE", help=".npz with X (T, B, I) and optionally D; default: N(0, 1) noise")
+    p.add_argument("model", nargs="?", metavar="DIR", help="a saved model: its run folder (DIR/model.npz) or the "
+                   "file, measured on held-out data of its own task; omit to diagnose fresh nets")
+    p.add_argument("--data", metavar="FILE", help="with DIR: put the model's task on this file (text and series "
+                   "models, as in bptt evaluate)")
+    p.add_argument("--arrays", metavar="FILE", help="fresh nets: .npz with X (T, B, I) and optionally D; "
+                   "default: N(0, 1) noise")
     p.add_argument("--out", metavar="PREFIX", required=True, help="write PREFIX.csv and PREFIX.png")
     p.add_argument("--cell", help="cell(s), comma-separated: elman, lstm, gru (default elman)")
     p.add_argument("--g1", help="Elman hidden activation(s), comma-separated (default tanh)")
     p.add_argument("--init", help="recurrent init(s), comma-separated: uniform, orthogonal, identity (default uniform)")
     p.add_argument("--hidden", help="hidden size(s) H, comma-separated (default 32)")
+    p.add_argument("--nets", help="fresh nets one by one, comma-separated cell[:g1][:init], e.g. " + NETS_EXAMPLE)
+    p.add_argument("--forget-bias", type=float, help="forget-gate bias of a fresh LSTM (default 1.0, as bptt train)")
     p.add_argument("--inputs", type=int, help="inputs I of a fresh net (default 1)")
-    p.add_argument("--length", type=int, default=50, help="steps T of the random inputs (default 50)")
-    p.add_argument("--batch", type=int, default=16, help="streams B of the random inputs (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the fresh nets and of the random data (default 0)")
+    p.add_argument("--length", type=int, help="steps T of the random inputs of fresh nets (default 50)")
+    p.add_argument("--batch", type=int, default=16, help="sequences B: random inputs, or held-out sequences of a "
+                   "saved model's task (default 16)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fresh nets and of the random data, or of the "
+                   "held-out draw (default 0)")
     p.add_argument("--fraction", type=float, default=1e-2,
                    help="effective memory: last lag whose gradient is >= this fraction of the largest (default 0.01)")
     p.add_argument("--no-plot", action="store_true", help="write the CSV only")
@@ -65,52 +80,68 @@ def _list(option: str, text: str | None, default: str) -> list[str]:
     return list(dict.fromkeys(items))  # keep order, drop repeats
 
 
-def _fresh_net(cell, g1, init, H, n_in, n_out, g2, seed):
+def _fresh_net(cell, g1, init, H, n_in, n_out, g2, seed, forget_bias):
     if cell not in cells.CELLS:
         raise InputError(f"--cell: unknown cell {cell!r}; expected one of {', '.join(cells.CELLS)}")
     cls = {"elman": "Elman", "lstm": "LSTM", "gru": "GRU"}.get(cell)
     cls = getattr(network, cls, None) if cls else None
     if cls is None:  # a registered cell without its own class
         cls = type(cell.upper(), (network.Network,), {"cell_name": cell})
-    opts = {"g1": g1} if cell == "elman" else {}
+    opts = {"g1": g1} if cell == "elman" else {"forget_bias": forget_bias} if cell == "lstm" else {}
     return cls(n_in, H, n_out, g2=g2, seed=seed, init=init, **opts)
 
 
-def _fresh_configs(args):
-    """[(label, builder(n_in, n_out, g2) -> net)] for every combination of the list options."""
-    cell_list = _list("cell", args.cell, "elman")
-    g1s = _list("g1", args.g1, "tanh")
-    inits = _list("init", args.init, "uniform")
+def _hidden_sizes(args) -> list[int]:
     hs = []
     for h in _list("hidden", args.hidden, "32"):
         try:
             hs.append(validate.integer("--hidden", int(h), low=1))
         except ValueError:
             raise InputError(f"--hidden: got {h!r}, expected positive integers, comma-separated (e.g. 32,64)") from None
+    return hs
+
+
+def _parse_nets(text: str) -> list[tuple[str, str, str]]:
+    """--nets 'elman:relu:identity,lstm:orthogonal' -> [(cell, g1, init)] (g1 'tanh' for gated cells)."""
     out = []
-    for cell, g1, init, H in itertools.product(cell_list, g1s, inits, hs):
-        if cell != "elman" and g1 != g1s[0]:
-            continue  # g1 is Elman's only: one curve per gated cell
+    for item in _list("nets", text, ""):
+        parts = item.split(":")
+        cell = parts[0]
+        n_max = 3 if cell == "elman" else 2
+        if len(parts) > n_max or not all(parts):
+            form = "elman[:G1][:INIT]" if cell == "elman" else f"{cell}[:INIT]"
+            raise InputError(f"--nets: item {item!r} has the wrong form; expected {form} (e.g. {NETS_EXAMPLE})")
+        g1 = parts[1] if cell == "elman" and len(parts) > 1 else "tanh"
+        init = parts[-1] if len(parts) == n_max else "uniform"
+        out.append((cell, g1, init))
+    return list(dict.fromkeys(out))
+
+
+def _fresh_configs(args):
+    """[(label, builder(n_in, n_out, g2) -> net)] for every combination of the list options, or for every
+    item of --nets."""
+    hs = _hidden_sizes(args)
+    if args.nets is not None:
+        clash = [f"--{o}" for o in ("cell", "g1", "init") if getattr(args, o) is not None]
+        if clash:
+            raise InputError(f"--nets and {', '.join(clash)}: give the curves either as --nets items or as "
+                             "--cell/--g1/--init lists, not both")
+        combos = _parse_nets(args.nets)
+    else:
+        g1s = _list("g1", args.g1, "tanh")
+        combos = [(c, g, i) for c, g, i in itertools.product(_list("cell", args.cell, "elman"), g1s,
+                                                             _list("init", args.init, "uniform"))
+                  if c == "elman" or g == g1s[0]]  # g1 is Elman's only: one curve per gated cell and init
+    fb = 1.0 if args.forget_bias is None else args.forget_bias
+    out = []
+    for (cell, g1, init), H in itertools.product(combos, hs):
         label = "/".join([cell] + ([g1] if cell == "elman" else []) + [init] + ([f"H{H}"] if len(hs) > 1 else []))
         out.append((label, lambda n_in, n_out, g2, c=cell, g=g1, i=init, h=H:
-                    _fresh_net(c, g, i, h, n_in, n_out, g2, args.seed)))
+                    _fresh_net(c, g, i, h, n_in, n_out, g2, args.seed, fb)))
     return out
 
 
-def _load_model(path):
-    import bptt
-
-    load = getattr(bptt, "load", None)
-    if load is None:
-        raise InputError("DIR: loading a saved model needs bptt.load, which this build does not have yet; "
-                         "diagnose a fresh net instead (--cell, --g1, --init, --hidden)")
-    file = path if os.path.isfile(path) else os.path.join(path, "model.npz")
-    if not os.path.exists(file):
-        raise InputError(f"DIR: {file!r} does not exist; expected a model folder holding model.npz or a model file")
-    return load(file)
-
-
-def _read_data(path):
+def _read_arrays(path):
     """(X, D or None) from an .npz."""
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -118,14 +149,34 @@ def _read_data(path):
     except OSError:
         raise
     except (ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise InputError(f"--data: cannot read {path!r} as an .npz file ({e}); expected arrays X (T, B, I) "
+        raise InputError(f"--arrays: cannot read {path!r} as an .npz file ({e}); expected arrays X (T, B, I) "
                          "and optionally D") from None
     if "X" not in arrays:
-        raise InputError(f"--data: {path!r} holds {sorted(arrays)}, expected an array named 'X' (T, B, I)")
+        raise InputError(f"--arrays: {path!r} holds {sorted(arrays)}, expected an array named 'X' (T, B, I)")
     X = arrays["X"]
     if X.ndim != 3 or X.dtype.kind != "f":
-        raise InputError(f"--data: X has dtype {X.dtype} and shape {X.shape}, expected (T, B, I) floats")
+        raise InputError(f"--arrays: X has dtype {X.dtype} and shape {X.shape}, expected (T, B, I) floats")
     return X.astype(np.float64), arrays.get("D")
+
+
+def _saved_model(args, batch, seed):
+    """(label, net, X, D, loss, at, description) for DIR: held-out data of the model's own task."""
+    from pathlib import Path
+
+    from ..data import at_steps
+    from ._load import load_model, task_for
+
+    net = load_model(args.model)
+    task = task_for(net, args.data)
+    X, D = task.heldout(batch, seed)  # (T, B, I), targets as the task gives them
+    T = X.shape[0]
+    at = int(at_steps(task.at, T)[-1])  # the task's last loss step
+    p = Path(args.model)
+    label = p.name if p.is_dir() else p.stem
+    where = f" on {args.data}" if args.data else ""
+    desc = (f"{label}: {X.shape[1]} held-out sequences of its {task.name} task{where} (T = {T}, seed {seed}), "
+            f"{task.loss} loss at step {at}")
+    return label, net, X, D, task.loss, at, desc
 
 
 def _targets(rng, T, B, n_out, softmax):
@@ -205,8 +256,9 @@ def write_png(path, results) -> bool:
     return True
 
 
-def summary(prof, spec) -> str:
-    """One plain-language line about a profile and the recurrent matrix's spectrum."""
+def summary(prof, spec, hint="try a longer --length") -> str:
+    """One plain-language line about a profile and the recurrent matrix's spectrum; ``hint``: what to do
+    when the memory reaches the start of the sequence."""
     r, h = prof.decay_rate, prof.half_life
     if not math.isfinite(r):
         decay = "no decay could be fitted (the gradient is zero beyond the loss step)"
@@ -216,7 +268,7 @@ def summary(prof, spec) -> str:
         decay = "the gradient neither shrinks nor grows"
     else:
         decay = f"the gradient grows, doubling every {-h:.1f} steps"
-    mem = (f"effective memory >= {prof.effective_memory} steps (the whole sequence: try a longer --length)"
+    mem = (f"effective memory >= {prof.effective_memory} steps (the whole sequence: {hint})"
            if prof.censored else f"effective memory {prof.effective_memory} steps")
     sv = spec["max_singular_value"]
     if spec["vanishing_bound"] is not None:
@@ -230,8 +282,38 @@ def summary(prof, spec) -> str:
 
 
 # ---- the command ---------------------------------------------------------------------------------------
+def _fresh_data(args, rng, batch):
+    """(nets, X, D, loss) for fresh nets: --arrays or N(0, 1) noise (and targets) from rng."""
+    X, D = _read_arrays(args.arrays) if args.arrays else (None, None)
+    if X is not None and args.length is not None:
+        raise InputError("--length: the --arrays file fixes the length (X is (T, B, I)); leave --length out")
+    configs = _fresh_configs(args)
+    n_in = X.shape[2] if X is not None else validate.integer("--inputs", 1 if args.inputs is None else args.inputs,
+                                                              low=1)
+    softmax = D is not None and D.dtype.kind in "iu"
+    if D is None:
+        n_out = 1
+    elif softmax:
+        if D.ndim != 2 or D.size == 0 or D.min() < 0:
+            raise InputError(f"--arrays: integer D has shape {D.shape}, expected (T, B) class indices >= 0")
+        n_out = int(D.max()) + 1
+    else:
+        if D.ndim != 3:
+            raise InputError(f"--arrays: D has shape {D.shape}, expected (T, B, O) float targets or (T, B) classes")
+        n_out = D.shape[2]
+    g2 = "softmax" if softmax else "identity"
+    nets = [(label, build(n_in, n_out, g2)) for label, build in configs]
+    if X is None:
+        length = validate.integer("--length", 50 if args.length is None else args.length, low=1)
+        X = rng.standard_normal((length, batch, n_in))
+    if D is None:
+        D, loss = _targets(rng, X.shape[0], X.shape[1], n_out, softmax)
+    else:
+        loss = "cross_entropy" if softmax else "squared"
+    return nets, X, D, loss
+
+
 def run(args) -> int:
-    length = validate.integer("--length", args.length, low=1)
     batch = validate.integer("--batch", args.batch, low=1)
     seed = validate.integer("--seed", args.seed, low=0)
     if not (isinstance(args.fraction, float) and 0 < args.fraction < 1):
@@ -239,45 +321,31 @@ def run(args) -> int:
     folder = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(folder):
         raise InputError(f"--out: folder {folder!r} does not exist; create it first")
-    rng = np.random.default_rng([seed, 1])  # the data: one draw shared by every curve
-    X, D = _read_data(args.data) if args.data else (None, None)
 
+    lines = []
     if args.model is not None:
-        given = [f"--{o}" for o in FRESH_OPTIONS if getattr(args, o) is not None]
+        given = [f"--{o.replace('_', '-')}" for o in FRESH_OPTIONS if getattr(args, o) is not None]
         if given:
-            raise InputError(f"{', '.join(given)}: only for fresh nets; a saved model (DIR) brings its own")
-        net = _load_model(args.model)
-        nets = [(os.path.basename(os.path.normpath(args.model)), net)]
-        n_in, n_out, softmax = net.n_in, net.n_out, net.g2.name == "softmax"
+            raise InputError(f"{', '.join(given)}: only for fresh nets; a saved model (DIR) brings its own "
+                             "network and task (held-out data of its task; --data FILE for text/series models)")
+        label, net, X, D, loss, at, desc = _saved_model(args, batch, seed)
+        nets = [(label, net)]
+        lines.append(desc)
     else:
-        configs = _fresh_configs(args)
-        n_in = X.shape[2] if X is not None else validate.integer("--inputs", 1 if args.inputs is None else args.inputs, low=1)
-        softmax = D is not None and D.dtype.kind in "iu"
-        if D is None:
-            n_out = 1
-        elif softmax:
-            if D.ndim != 2 or D.size == 0 or D.min() < 0:
-                raise InputError(f"--data: integer D has shape {D.shape}, expected (T, B) class indices >= 0")
-            n_out = int(D.max()) + 1
-        else:
-            if D.ndim != 3:
-                raise InputError(f"--data: D has shape {D.shape}, expected (T, B, O) float targets or (T, B) classes")
-            n_out = D.shape[2]
-        g2 = "softmax" if softmax else "identity"
-        nets = [(label, build(n_in, n_out, g2)) for label, build in configs]
+        if args.data is not None:
+            raise InputError(f"--data: got {args.data!r} without a saved model; --data puts a saved model's task on "
+                             "another file (bptt diagnose DIR --data FILE); for fresh nets give X (and D) in an .npz "
+                             "with --arrays FILE")
+        rng = np.random.default_rng([seed, 1])  # the data: one draw shared by every curve
+        nets, X, D, loss = _fresh_data(args, rng, batch)
+        at = -1
 
-    if X is None:
-        X = rng.standard_normal((length, batch, n_in))
-    if D is None:
-        D, loss = _targets(rng, X.shape[0], X.shape[1], n_out, softmax)
-    else:
-        loss = "cross_entropy" if D.dtype.kind in "iu" else "squared"
-
-    results, lines = [], []
+    results = []
+    hint = "try a longer --length" if args.model is None else "the true memory may be longer than the task's sequences"
     for label, net in nets:
-        prof = diagnostics.gradient_by_lag(net, X, D, loss=loss, at=-1, fraction=args.fraction, label=label)
-        results.append((prof, diagnostics.jacobian_products(net, X, at=-1)))
-        lines.append(summary(prof, diagnostics.recurrent_spectrum(net)))
+        prof = diagnostics.gradient_by_lag(net, X, D, loss=loss, at=at, fraction=args.fraction, label=label)
+        results.append((prof, diagnostics.jacobian_products(net, X, at=at)))
+        lines.append(summary(prof, diagnostics.recurrent_spectrum(net), hint))
     write_csv(args.out + ".csv", results)
     for line in lines:
         print(line)
