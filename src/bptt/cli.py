@@ -13,7 +13,7 @@ from ._version import __version__
 from .errors import BPTTError, Interrupted, TrainingDiverged
 
 # command name -> module in bptt.commands (imported lazily so `bptt --help` stays fast)
-COMMANDS = ["explain", "train", "evaluate", "sample", "predict", "diagnose", "experiment"]
+COMMANDS = ["explain", "train", "evaluate", "sample", "predict", "diagnose", "experiment", "bench"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -87,30 +87,38 @@ def forward_layer(cell, p, GX, carry0, mask=None, reset=None, reverse=False):
     return out, carry, LayerTrace(caches, prev, hprev)
 
 
-def new_accum(cell, T, B, H, dtype, carries=True) -> Accum:
-    """Zeroed accumulators; ``carries=False`` skips the (T, B, H) dE/dcarry_t arrays."""
+def new_accum(cell, T, B, H, dtype, carries=True, empty=False) -> Accum:
+    """Zeroed accumulators; ``carries=False`` skips the (T, B, H) dE/dcarry_t arrays; ``empty=True``
+    leaves dGX and dGH uninitialised, for one window over all steps that writes every row once."""
     G = cell.gates * H
-    dGX = np.zeros((T, B, G), dtype)
+    new = np.empty if empty else np.zeros  # fresh pages are costly: do not zero what is overwritten
+    dGX = new((T, B, G), dtype)
     return Accum(
         dGX,
-        dGX if cell.tied_dgh else np.zeros((T, B, G), dtype),
+        dGX if cell.tied_dgh else new((T, B, G), dtype),
         [np.zeros((T, B, H), dtype) for _ in range(cell.n_carry)] if carries else None,
         [np.zeros((B, H), dtype) for _ in range(cell.n_carry)],
     )
 
 
-def backward_layer(cell, p, trace, dH, lo, hi, acc, mask=None, reset=None, reverse=False, need_dgx=True):
+def backward_layer(cell, p, trace, dH, lo, hi, acc, mask=None, reset=None, reverse=False, need_dgx=True,
+                   dcarry0=None, fresh=False):
     """Back-propagate one layer through the steps lo..hi (inclusive), states outside are constants.
 
     dH (hi-lo+1, B, H): dE/dh_t injected from above (loss or the next layer), aligned with lo..hi; it is
     overwritten in place with the total dE/dh_t (injected plus carried back), so pass a scratch array.
-    Adds into ``acc``; returns dGX over the window (hi-lo+1, B, G*H) for the layer below, or None when
-    ``need_dgx`` is False (the bottom layer: nothing below needs it).
+    dcarry0: tuple of (B, H), the gradient reaching the window's last carry from beyond it (zeros when
+    None; ``bptt.memory`` chains segments with it). Adds into ``acc`` (writes, when ``fresh``: no other
+    window has touched rows lo..hi of acc.dGX and acc.dGH); returns dGX over the window (hi-lo+1, B, G*H)
+    for the layer below, or None when ``need_dgx`` is False (nothing below needs it).
     """
     n, B, H = dH.shape
     T = len(trace.caches)
-    dGX = np.empty((n, B, cell.gates * H), dtype=dH.dtype) if need_dgx else None
-    dcarry = tuple(np.zeros((B, H), dtype=dH.dtype) for _ in range(cell.n_carry))
+    if fresh:
+        dGX = acc.dGX[lo : hi + 1]  # the window's own values are what acc will hold
+    else:
+        dGX = np.empty((n, B, cell.gates * H), dtype=dH.dtype) if need_dgx else None
+    dcarry = dcarry0 if dcarry0 is not None else tuple(np.zeros((B, H), dtype=dH.dtype) for _ in range(cell.n_carry))
     tied = acc.dGH is acc.dGX  # one accumulator serves both (``cell.tied_dgh``)
     # backward visits the window against the processing order
     steps = range(lo, hi + 1) if reverse else range(hi, lo - 1, -1)
@@ -132,11 +140,16 @@ def backward_layer(cell, p, trace, dH, lo, hi, acc, mask=None, reset=None, rever
         if reset is not None and reset[t].any():
             r = ~reset[t][:, None]  # the state before a reset is not used: no gradient to it
             dprev = tuple(d * r for d in dprev)
-        if need_dgx:
-            dGX[i] = dgx
-        acc.dGX[t] += dgx
-        if not tied:
-            acc.dGH[t] += dgh
+        if fresh:
+            acc.dGX[t] = dgx
+            if not tied:
+                acc.dGH[t] = dgh
+        else:
+            if need_dgx:
+                dGX[i] = dgx
+            acc.dGX[t] += dgx
+            if not tied:
+                acc.dGH[t] += dgh
         dcarry = dprev
     first = T - 1 if reverse else 0
     if (hi if reverse else lo) == first:
@@ -174,7 +187,8 @@ def stack_backward(cell, views, trace: StackTrace, windows, mask=None, reset=Non
     H = trace.traces[0][0].prev[0][0].shape[1]
     dtype = trace.outputs[-1].dtype
     views = [[cell.prepare(p) for p in dirs] for dirs in views]
-    accs = [[new_accum(cell, T, B, H, dtype, carries) for _ in dirs] for dirs in views]
+    single = len(windows) == 1 and windows[0][:2] == (0, T - 1)  # full BPTT: every row written once
+    accs = [[new_accum(cell, T, B, H, dtype, carries, empty=single) for _ in dirs] for dirs in views]
     for lo, hi, dtop in windows:
         d_in = dtop
         for l in range(len(views) - 1, -1, -1):
@@ -182,7 +196,7 @@ def stack_backward(cell, views, trace: StackTrace, windows, mask=None, reset=Non
             for d, p in enumerate(views[l]):
                 dH = d_in if len(views[l]) == 1 else d_in[..., d * H : (d + 1) * H]
                 dgx = backward_layer(cell, p, trace.traces[l][d], dH, lo, hi, accs[l][d], mask, reset, d == 1,
-                                     need_dgx=l > 0)
+                                     need_dgx=l > 0, fresh=single)
                 if l > 0:  # dE/d(input of this layer) = dGX W_in: the injection for the layer below
                     contrib = dgx @ p[cell.w_in]
                     dX = contrib if dX is None else dX + contrib

@@ -249,7 +249,8 @@ class Network:
         accs = loop.stack_backward(self.cell, self.views(), trace, windows, mask, res, carries)
         return E, trace, dZ, accs, B
 
-    def gradients(self, X, D, loss="squared", at=None, truncate=None, s0=None, lengths=None, resets=None):
+    def gradients(self, X, D, loss="squared", at=None, truncate=None, s0=None, lengths=None, resets=None,
+                  *, backend="numpy", max_states=None):
         """E and dE/d(every parameter and s0) by exact (or truncated) BPTT.
 
         X (T, B, I); D (T, B, O) floats for 'squared' or (T, B) ints for 'cross_entropy';
@@ -257,8 +258,18 @@ class Network:
         truncate: None or k >= 1, each E_t back-propagates through S_t ... S_{t-k+1};
         s0: initial state (zeros by default); lengths (B,): steps past a length are padding;
         resets (T, B) bool: reset that stream's state to zeros before that step.
+        backend: 'numpy' (this loop), 'numba' (compiled kernel, one-layer Elman, full BPTT; needs
+        ``pip install "bptt[fast]"``) or 'auto' (numba for small nets when it applies); see ``bptt.fast``.
+        max_states: None, or M >= 1 to keep at most M checkpointed states plus one segment of ceil(T/M)
+        steps and recompute the rest (same gradients, less memory); see ``bptt.memory``.
         Returns (E, Gradients) with the same names and shapes as ``params`` plus ``s0``.
         """
+        if backend != "numpy" or max_states is not None:
+            from . import fast  # lazily: numba is imported only when asked for
+
+            done = fast.gradients(self, X, D, loss, at, truncate, s0, lengths, resets, backend, max_states)
+            if done is not None:
+                return done
         E, trace, dZ, accs, B = self._backward(X, D, loss, at, truncate, s0, lengths, resets, carries=False)
         g = Gradients()
         for l, dirs in enumerate(accs):

@@ -38,6 +38,7 @@ class LSTMCell(Cell):
     gates = 4
     n_carry = 2
     w_in, w_rec, b_in, b_rec = "W_ih", "W_hh", "b_ih", "b_hh"
+    tied_dgh = True  # step_back returns one array as both dgx and dgh (no gate sees h apart from x)
 
     def __init__(self, forget_bias: float = 0.0):
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real) or not np.isfinite(forget_bias):

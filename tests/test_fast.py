@@ -1,0 +1,281 @@
+"""Fast paths: the numba kernel and backend dispatch against the reference loop, float32 kept
+throughout, lazy numba import, and the benchmark's plumbing (never its times)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+
+import numba
+import numpy as np
+import pytest
+
+import bptt
+from bptt import GRU, LSTM, Elman, InputError, bench, fast
+from bptt.cli import main as cli_main
+
+G2_LOSS = [("identity", "squared"), ("tanh", "squared"), ("sigmoid", "squared"), ("relu", "squared"),
+           ("softmax", "squared"), ("softmax", "cross_entropy")]
+
+
+def rel_err(a, b):
+    return max(float(np.max(np.abs(a[k] - b[k])) / max(np.max(np.abs(a[k])), 1e-300)) for k in a)
+
+
+def data(rng, T, B, I, O, loss, dtype=np.float64, onehot=False):
+    if onehot:  # zero columns: exercises the kernel's skip of zero inputs
+        X = np.eye(I)[rng.integers(0, I, (T, B))]
+    else:
+        X = rng.standard_normal((T, B, I))
+    D = rng.integers(0, O, (T, B)) if loss == "cross_entropy" else rng.standard_normal((T, B, O))
+    return X.astype(dtype), D if loss == "cross_entropy" else D.astype(dtype)
+
+
+# ---- numba kernel == reference loop -------------------------------------------------------------
+@pytest.mark.parametrize("g1", ["tanh", "sigmoid", "relu", "identity"])
+@pytest.mark.parametrize("g2,loss", G2_LOSS)
+def test_numba_matches_reference_every_activation_and_loss(g1, g2, loss):
+    rng = np.random.default_rng(hash((g1, g2, loss)) % 2**32)
+    T, B, I, H, O = 13, 3, 4, 7, 5
+    net = Elman(I, H, O, g1=g1, g2=g2, seed=int(rng.integers(1000)))
+    X, D = data(rng, T, B, I, O, loss, onehot=g1 == "relu")
+    for at, s0 in [(None, None), (-1, rng.standard_normal((B, H))), ([0, 5, 12], rng.standard_normal((B, H)))]:
+        E, g = net.gradients(X, D, loss=loss, at=at, s0=s0)
+        E2, g2_ = net.gradients(X, D, loss=loss, at=at, s0=s0, backend="numba")
+        assert list(g2_) == list(g)  # same names, same order, s0 included
+        assert all(g2_[k].shape == g[k].shape and g2_[k].dtype == np.float64 for k in g)
+        assert rel_err(g, g2_) <= 1e-12
+        assert abs(E - E2) <= 1e-12 * abs(E)
+
+
+@pytest.mark.parametrize("T,B,I,H,O", [(1, 1, 1, 1, 1), (40, 1, 1, 32, 1), (6, 5, 9, 3, 2)])
+def test_numba_matches_reference_shapes(T, B, I, H, O):
+    rng = np.random.default_rng(T * 100 + H)
+    net = Elman(I, H, O, seed=3, init="orthogonal")
+    X, D = data(rng, T, B, I, O, "squared")
+    E, g = net.gradients(X, D)
+    E2, g2 = net.gradients(X, D, backend="numba")
+    assert rel_err(g, g2) <= 1e-12 and abs(E - E2) <= 1e-12 * abs(E)
+
+
+def test_numba_truncate_reaching_every_step_is_full_bptt():
+    rng = np.random.default_rng(0)
+    net = Elman(3, 4, 2)
+    X, D = data(rng, 8, 2, 3, 2, "squared")
+    _, g = net.gradients(X, D)
+    _, g2 = net.gradients(X, D, truncate=8, backend="numba")
+    assert rel_err(g, g2) <= 1e-12
+    with pytest.raises(InputError, match="truncated BPTT"):
+        net.gradients(X, D, truncate=3, backend="numba")
+
+
+def test_numba_float32_grads_match_float64_reference():
+    rng = np.random.default_rng(1)
+    net64 = Elman(5, 16, 3, seed=2)
+    net32 = Elman(5, 16, 3, seed=2, dtype=np.float32)
+    X, D = data(rng, 30, 2, 5, 3, "squared")
+    _, g = net64.gradients(X, D)
+    E32, g32 = net32.gradients(X.astype(np.float32), D.astype(np.float32), backend="numba")
+    assert all(v.dtype == np.float32 for v in g32.values())
+    assert rel_err(g, g32) <= 1e-4  # float32 rounding over 30 steps
+
+
+# ---- dispatch ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("make,kw,why", [
+    (lambda: LSTM(3, 4, 2), {}, "Elman cell only"),
+    (lambda: GRU(3, 4, 2), {}, "Elman cell only"),
+    (lambda: Elman(3, 4, 2, layers=2), {}, "one unidirectional layer"),
+    (lambda: Elman(3, 4, 2, bidirectional=True), {}, "one unidirectional layer"),
+    (lambda: Elman(3, 4, 2), {"lengths": np.array([3, 5])}, "lengths"),
+    (lambda: Elman(3, 4, 2), {"resets": np.zeros((5, 2), bool)}, "resets"),
+    (lambda: Elman(3, 4, 2), {"truncate": 2}, "truncated"),
+])
+def test_numba_unsupported_cases_raise_and_auto_falls_back(make, kw, why):
+    net = make()
+    rng = np.random.default_rng(0)
+    X, D = data(rng, 5, 2, 3, 2, "squared")
+    with pytest.raises(InputError, match=why) as e:
+        net.gradients(X, D, backend="numba", **kw)
+    assert "backend='numba'" in str(e.value) and "backend='numpy'" in str(e.value)
+    E, g = net.gradients(X, D, **kw)
+    E2, g2 = net.gradients(X, D, backend="auto", **kw)
+    assert E == E2 and list(g) == list(g2) and all(np.array_equal(g[k], g2[k]) for k in g)
+
+
+def test_unknown_backend_is_an_input_error():
+    net = Elman(2, 3, 1)
+    X, D = data(np.random.default_rng(0), 4, 1, 2, 1, "squared")
+    for bad in ("torch", "NUMBA", None, 1):
+        with pytest.raises(InputError, match="backend: got"):
+            net.gradients(X, D, backend=bad)
+
+
+def test_auto_picks_numba_for_small_nets_and_numpy_for_large(monkeypatch):
+    calls = []
+    real = fast.numba_kernel
+
+    def spy():
+        mod = real()
+        return types.SimpleNamespace(gradients=lambda *a: calls.append(1) or mod.gradients(*a))
+
+    monkeypatch.setattr(fast, "numba_kernel", spy)
+    rng = np.random.default_rng(0)
+    small = Elman(1, 32, 1)
+    X, D = data(rng, 20, 1, 1, 1, "squared")
+    _, g = small.gradients(X, D)
+    _, g2 = small.gradients(X, D, backend="auto")
+    assert calls and rel_err(g, g2) <= 1e-12
+    calls.clear()
+    big = Elman(4, 256, 4)
+    assert fast.work_per_step(big, 2) > fast.AUTO_MAX_WORK
+    X, D = data(rng, 3, 2, 4, 4, "squared")
+    E, g = big.gradients(X, D)
+    E2, g2 = big.gradients(X, D, backend="auto")
+    assert not calls and E == E2 and all(np.array_equal(g[k], g2[k]) for k in g)
+
+
+def test_missing_numba_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(fast, "_numba_module", None)
+    monkeypatch.setattr(fast, "_numba_error", ImportError("No module named 'numba'"))
+    net = Elman(2, 3, 1)
+    X, D = data(np.random.default_rng(0), 4, 1, 2, 1, "squared")
+    with pytest.raises(InputError, match=r'pip install "bptt\[fast\]"'):
+        net.gradients(X, D, backend="numba")
+    assert not fast.numba_available()
+    E, _ = net.gradients(X, D)
+    assert net.gradients(X, D, backend="auto")[0] == E  # auto falls back to the NumPy loop
+
+
+def test_import_bptt_does_not_import_numba():
+    code = ("import sys, numpy as np, bptt\n"
+            "net = bptt.Elman(2, 3, 1)\n"
+            "X = np.ones((4, 1, 2)); net.gradients(X, X[..., :1]); net.gradients(X, X[..., :1], max_states=2)\n"
+            "assert 'numba' not in sys.modules, 'numba imported'\n"
+            "import bptt.cli; bptt.cli.build_parser()\n"
+            "assert 'numba' not in sys.modules and 'torch' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- float32 throughout --------------------------------------------------------------------------
+def float64_locals(fn):
+    """Run fn() and collect every float64 ndarray (or NumPy float64 scalar) held by a local variable
+    of a bptt function when that function returns."""
+    seen = []
+
+    def prof(frame, event, arg):
+        if event == "return" and frame.f_code.co_filename.startswith(bptt.__path__[0]):
+            for name, v in list(frame.f_locals.items()) + [("<return>", arg)]:
+                vals = v if isinstance(v, (tuple, list)) else (v,)
+                for a in vals:
+                    if isinstance(a, (np.ndarray, np.floating)) and a.dtype == np.float64:
+                        seen.append(f"{frame.f_code.co_name}:{name}")
+
+    sys.setprofile(prof)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+    return seen
+
+
+@pytest.mark.parametrize("cls,kw", [(Elman, {"g1": "tanh"}), (Elman, {"g1": "sigmoid"}), (LSTM, {}), (GRU, {})])
+@pytest.mark.parametrize("g2,loss", [("identity", "squared"), ("softmax", "cross_entropy"), ("softmax", "squared")])
+def test_float32_stays_float32_in_every_numpy_path(cls, kw, g2, loss):
+    rng = np.random.default_rng(0)
+    net = cls(3, 5, 4, g2=g2, dtype=np.float32, **kw)
+    X, D = data(rng, 6, 2, 3, 4, loss, dtype=np.float32)
+    runs = {
+        "full": lambda: net.gradients(X, D, loss=loss),
+        "truncated": lambda: net.gradients(X, D, loss=loss, truncate=2, lengths=np.array([6, 4])),
+        "budgeted": lambda: net.gradients(X, D, loss=loss, max_states=2),
+    }
+    if cls is Elman:  # the numba backend's NumPy half (its compiled half: see the typemap test below)
+        runs["numba"] = lambda: net.gradients(X, D, loss=loss, backend="numba")
+    for name, run in runs.items():
+        out = []
+        assert float64_locals(lambda: out.append(run())) == [], name
+        E, g = out[0]
+        assert all(np.asarray(v).dtype == np.float32 for v in g.values()), name
+        assert np.isfinite(E)
+    # the check can fail: a float64 net is seen
+    net64 = cls(3, 5, 4, g2=g2, **kw)
+    assert float64_locals(lambda: net64.gradients(X.astype(np.float64), D if loss == "cross_entropy"
+                                                  else D.astype(np.float64), loss=loss))
+
+
+def _kernel_float_types(dtype):
+    """Compile fresh (uncached) copies of the compiled loops for one dtype; return the set of every
+    local variable's numba type that mentions a float."""
+    from bptt.fast import numba_elman as ne
+
+    net = Elman(3, 4, 2, g1="sigmoid", dtype=dtype)
+    X = np.ones((2, 1, 3), dtype)
+    ne.gradients(X, X[..., :2].copy(), "squared", np.ones((2, 1), dtype), net.params, "sigmoid", net.g2,
+                 np.zeros((1, 4), dtype))  # compiles the cached versions for this dtype
+    found = set()
+    for f in (ne.forward_recurrence, ne.backward_recurrence, ne._g, ne._dg):
+        for sig in f.signatures:
+            if not any(np.dtype(dtype).name in str(a) for a in sig):
+                continue
+            fresh = numba.njit(f.py_func)
+            fresh.compile(sig)
+            found |= {str(t) for t in fresh.overloads[sig].fndesc.typemap.values() if "float" in str(t)}
+    return found
+
+
+def test_numba_kernel_has_no_float64_variable_in_float32():
+    t32 = _kernel_float_types(np.float32)
+    assert t32 and not any("float64" in t for t in t32), sorted(t for t in t32 if "float64" in t)
+    assert any("float64" in t for t in _kernel_float_types(np.float64))  # the check can fail
+
+
+# ---- the benchmark's plumbing (no times asserted) ------------------------------------------------
+def test_parse_config_and_flops():
+    assert bench.parse_config("A,c") == [bench.Config("A", 1, 32, 1, 1, 100), bench.Config("C", 32, 128, 32, 32, 100)]
+    assert bench.parse_config("2,3,4,5,6") == [bench.Config("custom", 2, 3, 4, 5, 6)]
+    for bad in ("F", "1,2,3", "1,2,3,4,0", "x,y,z,w,v", ""):
+        with pytest.raises(InputError, match="--config"):
+            bench.parse_config(bad)
+    # config A by hand: T*B = 100; projection 100*1*32, recurrent 2 * 100*32*32, output and its
+    # backward 2 * 100*32*1, dWs 32*100*32, dWx 32*100*1, dWy 1*100*32
+    mac = 3200 + 2 * 102400 + 2 * 3200 + 102400 + 3200 + 3200
+    assert bench.gemm_flops(bench.Config("A", *bench.CONFIGS["A"])) == 2 * mac
+
+
+def test_bench_quick_json_runs_every_contender(capsys):
+    assert cli_main(["bench", "--quick", "--json", "--cell", "elman,lstm", "--dtype", "float32,float64",
+                     "--repeats", "1"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["threads"] >= 1 and res["machine"]["numpy"] == np.__version__
+    assert len(res["rows"]) == 2 * 2 * 2
+    for r in res["rows"]:
+        assert r["times"]["numpy"] > 0 and r["times"]["floor"] > 0 and r["times"]["torch"] > 0
+        assert ("numba" in r["times"]) == (r["cell"] == "elman")
+        assert ("naive" in r["times"]) == (r["cell"] == "elman")  # found from the source checkout
+        assert r["torch_ratio"] > 0 and r["vs_floor"] > 0
+
+
+def test_bench_table_and_bad_options(capsys):
+    assert cli_main(["bench", "--quick", "--repeats", "1", "--only", "numpy"]) == 0
+    out = capsys.readouterr().out
+    assert "torch/bptt" in out and "peak matmul" in out and "quick-a" in out
+    assert cli_main(["bench", "--quick", "--repeats", "1", "--train-step", "--json", "--only", "numpy,torch"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert {r["mode"] for r in res["rows"]} == {"train step"} and all("torch_ratio" in r for r in res["rows"])
+    assert cli_main(["bench", "--quick", "--cell", "rnn"]) == 2
+    assert "--cell" in capsys.readouterr().err
+    assert cli_main(["bench", "--quick", "--config", "9,9"]) == 2
+    assert cli_main(["bench", "--quick", "--only", "jax"]) == 2
+
+
+def test_naive_seed_transcription_matches_the_library():
+    naive = bench.find_naive()
+    rng = np.random.default_rng(0)
+    for g1 in ("tanh", "sigmoid", "relu", "identity"):
+        net = Elman(3, 5, 2, g1=g1, seed=1)
+        X, D = data(rng, 9, 2, 3, 2, "squared")
+        E, g = net.gradients(X, D)
+        E2, g2 = naive.forward_backward(net.params, X, D, g1=g1)
+        assert rel_err({k: g[k] for k in g2}, g2) <= 1e-12 and abs(E - E2) <= 1e-12 * E
