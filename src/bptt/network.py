@@ -249,6 +249,17 @@ class Network:
         accs = loop.stack_backward(self.cell, self.views(), trace, windows, mask, res, carries)
         return E, trace, dZ, accs, B
 
+    def _cell_grads(self, reduce, trace, accs) -> Gradients:
+        """Every layer's and direction's cell parameters from the accumulated pre-activation gradients;
+        ``reduce`` is ``cell.weight_grads`` (sums: single GEMMs) or ``cell.weight_terms`` (per-step rows)."""
+        g = Gradients()
+        for l, dirs in enumerate(accs):
+            for d, acc in enumerate(dirs):
+                hprev = loop.hidden_prev(trace.traces[l][d])
+                for name, val in reduce(trace.inputs[l], hprev, acc.dGX, acc.dGH).items():
+                    g[name + self.suffix(l, d)] = val
+        return g
+
     def gradients(self, X, D, loss="squared", at=None, truncate=None, s0=None, lengths=None, resets=None,
                   *, backend="numpy", max_states=None):
         """E and dE/d(every parameter and s0) by exact (or truncated) BPTT.
@@ -271,12 +282,7 @@ class Network:
             if done is not None:
                 return done
         E, trace, dZ, accs, B = self._backward(X, D, loss, at, truncate, s0, lengths, resets, carries=False)
-        g = Gradients()
-        for l, dirs in enumerate(accs):
-            for d, acc in enumerate(dirs):
-                tr = trace.traces[l][d]
-                for name, val in self.cell.weight_grads(trace.inputs[l], loop.hidden_prev(tr), acc.dGX, acc.dGH).items():
-                    g[name + self.suffix(l, d)] = val
+        g = self._cell_grads(self.cell.weight_grads, trace, accs)
         S = trace.outputs[-1]
         T = S.shape[0]
         g["Wy"] = dZ.reshape(T * B, -1).T @ S.reshape(T * B, -1)
@@ -292,12 +298,7 @@ class Network:
         ``dS`` (T, B, D*H): dE/dS_i of the top layer, and for LSTM ``dC`` likewise for the cell state.
         """
         E, trace, dZ, accs, B = self._backward(X, D, loss, at, truncate, s0, lengths, None)
-        g = Gradients()
-        for l, dirs in enumerate(accs):
-            for d, acc in enumerate(dirs):
-                tr = trace.traces[l][d]
-                for name, val in self.cell.weight_terms(trace.inputs[l], loop.hidden_prev(tr), acc.dGX, acc.dGH).items():
-                    g[name + self.suffix(l, d)] = val
+        g = self._cell_grads(self.cell.weight_terms, trace, accs)
         S = trace.outputs[-1]
         g["Wy"] = np.einsum("tbo,tbh->toh", dZ, S)
         g["by"] = dZ.sum(axis=1)
