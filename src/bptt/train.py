@@ -127,9 +127,15 @@ class Progress:
     def __post_init__(self):
         self.t0 = time.perf_counter()
 
+    last: float = 0.0
+
     def update(self, step: int, loss: float):
         if not self.enabled:
             return
+        now = time.perf_counter()
+        if now - self.last < 0.1 and step < self.total:  # at most ten redraws a second
+            return
+        self.last = now
         done = step - self.start_step
         rate = done / max(time.perf_counter() - self.t0, 1e-9)
         eta = (self.total - step) / rate if rate > 0 else float("inf")
