@@ -12,20 +12,11 @@ from __future__ import annotations
 
 import argparse
 import time
-import tracemalloc
 
 import numpy as np
 
 from bptt import GRU, LSTM, Elman
-
-
-def peak_bytes(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+from bptt.bench import peak_bytes
 
 
 def main(argv=None) -> int:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import tracemalloc
 
 import numpy as np
 import pytest
 
 from bptt import GRU, LSTM, Elman, InputError, memory
+from bptt.bench import peak_bytes as peak
 
 
 def rel_err(a, b):
@@ -73,15 +73,6 @@ def test_plan_covers_every_step_within_the_budget(T, M):
     assert segs[0][0] == 0 and segs[-1][1] == T
     assert all(a[1] == b[0] for a, b in zip(segs, segs[1:]))
     assert max(hi - lo for lo, hi in segs) == math.ceil(T / M)
-
-
-def peak(fn):
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 @pytest.mark.parametrize("cls", [Elman, LSTM, GRU])

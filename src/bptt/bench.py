@@ -121,6 +121,18 @@ def floor_fn(c: Config, cell: str, dtype) -> Callable[[], None]:
     return run
 
 
+def peak_bytes(fn) -> int:
+    """Peak bytes that Python and NumPy allocate while ``fn()`` runs (tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def peak_gflops(n: int, dtype, repeats: int = 3) -> float:
     """NumPy's GFLOP/s on one n x n x n product (the machine's practical ceiling)."""
     rng = np.random.default_rng(0)

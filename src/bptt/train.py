@@ -30,6 +30,7 @@ from . import files, io, optim
 from .config import TrainConfig, to_toml
 from .errors import InputError, Interrupted, TrainingDiverged
 from .network import Network
+from .validate import loss_mask
 
 CKPT, MODEL, METRICS, CONFIG = "checkpoint.npz", "model.npz", "metrics.csv", "config.toml"
 BASE_COLUMNS = ["step", "loss", "grad_norm", "lr", "seconds"]
@@ -294,9 +295,9 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, qui
         while step < cfg.steps:
             if stream is None:
                 X, D = task.batch(np.random.default_rng([cfg.seed, 1, step]), cfg.batch)
-                at, s0, R = task.at, None, None
+                at, s0 = task.at, None
                 E, g = net.gradients(X, D, loss=task.loss, at=at, truncate=cfg.truncate)
-                n_loss = len(np.atleast_1d(np.arange(X.shape[0])[task.at])) if task.at is not None else X.shape[0]
+                n_loss = int(loss_mask(task.at, X.shape[0], 1, None, np.float64).sum())
             else:
                 w = stream_window(net, stream, cfg.tbptt, step, carry, task.loss)
                 X, D, at, s0, E, g, carry = w.X, w.D, w.at, w.s0, w.E, w.grads, w.next_carry
@@ -305,7 +306,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, qui
             if g is not None:
                 g.pop("s0", None)
                 if omega is not None:
-                    om, og = omega.omega(net, X, D, loss=task.loss, at=at, s0=s0 if stream is not None else None)
+                    _, og = omega.omega(net, X, D, loss=task.loss, at=at, s0=s0)
                     g = omega.add_omega(g, og, cfg.omega)
                 norm = optim.global_norm(g)
                 if not (math.isfinite(E) and math.isfinite(norm)):
@@ -325,7 +326,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, qui
                 row = [step, f"{loss:.9g}", f"{norm:.9g}", f"{lr:.9g}", f"{elapsed + time.perf_counter() - t_start:.3f}"]
                 if tracker is not None and step % cfg.track_gradients == 0:
                     tm = tracker(net, X, D, loss=task.loss, at=(at if at is not None else -1),
-                                 s0=(s0 if stream is not None else None))
+                                 s0=s0)
                     row += [f"{tm[c]:.6g}" for c in TRACK_COLUMNS]
                 elif tracker is not None:
                     row += [""] * len(TRACK_COLUMNS)
