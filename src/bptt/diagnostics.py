@@ -27,7 +27,7 @@ import numpy as np
 
 from . import loop
 from .errors import InputError
-from .network import Gradients
+from .gradients import Gradients
 
 # PyTorch's gate order for the gated cells: names of the (H, H) blocks of W_hh, top to bottom
 GATE_NAMES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}

@@ -41,6 +41,7 @@ import numpy as np
 
 from . import loop, losses, validate
 from .errors import InputError
+from .gradients import Gradients
 
 
 def plan(T: int, max_states: int) -> list[tuple[int, int]]:
@@ -55,7 +56,6 @@ def gradients(net, X, D, loss="squared", at=None, truncate=None, s0=None, length
     """``net.gradients(X, D, ..., max_states=M)``: the same (E, Gradients) as full BPTT, holding at
     most M checkpointed carries and one segment of ceil(T / M) steps. Arguments as
     ``Network.gradients``; max_states an int >= 1."""
-    from .network import Gradients
 
     M = validate.integer("max_states", max_states, low=1)
     if net.layers != 1 or net.bidirectional:

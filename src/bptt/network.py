@@ -15,16 +15,7 @@ import numpy as np
 
 from . import activations, cells, loop, losses, validate
 from .errors import InputError
-
-
-class Gradients(dict):
-    """dE/dparam for every parameter name, plus ``s0``; also reachable as attributes (``g.Ws``)."""
-
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+from .gradients import Gradients
 
 
 class Forward(NamedTuple):

@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import validate
 from ..errors import InputError
+from ..gradients import Gradients
 
 BACKENDS = ("numpy", "numba", "auto")
 # the hidden activations the numba loops cover, with the integer codes they use (g2 and the loss
@@ -114,8 +115,6 @@ def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_s
         kernel = numba_kernel()
     carry = net._carry0(s0, B)[0][0][0]  # (B, H)
     E, g = kernel.gradients(X, D, loss, lmask, net.params, net.cell.g1.name, net.g2, carry)
-    from ..network import Gradients
-
     out = Gradients()
     for name in (*net.cell.shapes(1, 1), "Wy", "by"):
         out[name] = g[name]
