@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import bptt
-from bptt.validate import loss_mask
 from seed_ref import NAMES, reference, rel_err
+from torch_ref import loss_mask  # written independently of bptt.validate.loss_mask
 
 G1 = ("tanh", "sigmoid", "relu", "identity")
 G2 = ("identity", "tanh", "sigmoid", "relu", "softmax")
@@ -60,7 +60,7 @@ def test_against_torch_untied(case):
     T, B, _ = X.shape
     E, g = net.gradients(X, D, loss=loss, at=at, truncate=k, s0=s0)
     terms = net.gradient_terms(X, D, loss=loss, at=at, truncate=k, s0=s0)
-    ref = reference(net.params, X, D, loss_mask(at, T, B, None, np.float64), loss=loss,
+    ref = reference(net.params, X, D, loss_mask(at, T, B, np.full(B, T)), loss=loss,
                     g1=net.cell.g1.name, g2=net.g2.name, truncate=k, s0=s0)
     assert rel_err(E, ref["E"]) <= 1e-12
     for n in NAMES:
@@ -90,33 +90,77 @@ def numeric_grad(net, X, D, loss, at, s0, eps):
 FULL = [c for c in CASES if c[5] in ("none", ">=T")]
 
 
+# Blocks whose gradient has vanished below what central differences can resolve at ANY step size: the
+# loss is computed to relative precision u = 2.2e-16, so a difference carries a rounding error of about
+# u*|E|/h, and these gradients (dE/ds0 through 24 and 28 steps of sigmoid: 4.5e-13 and 3.8e-20) sit at or
+# below it. They are not checked by finite differences; test_against_torch_untied checks them at 1e-10.
+# 2 of the 168 blocks of the sweep; test_fd_unresolvable_blocks_are_exactly_these keeps the list exact.
+FD_UNRESOLVABLE = {("s10-sigmoid-identity-squared-at_int-k_none", "s0"), ("s15-sigmoid-sigmoid-squared-at_int-k_none", "s0")}
+
+
 @pytest.mark.parametrize("case", FULL, ids=ids)
 def test_against_finite_differences(case):
     net, X, D, at, k, s0 = make_case(*case)
     E, g = net.gradients(X, D, loss=case[3], at=at, truncate=k, s0=s0)
     num = numeric_grad(net, X, D, case[3], at, s0, eps=FD_EPS)
     for name, val in num.items():
-        assert_fd_close(g[name], val, E, name)
+        checked = assert_fd_close(g[name], val, E, name,
+                                  refine=lambda h: numeric_grad_block(net, X, D, case[3], at, s0, name, h))
+        assert checked == ((ids(case), name) not in FD_UNRESOLVABLE), (ids(case), name)
 
 
 FD_EPS = 6e-6  # ~ u**(1/3): balances the O(eps^2) truncation error against the rounding error
+FD_WIDE = 1e-2  # the wider step of the Richardson-extrapolated differences for small gradients
 
 
-def assert_fd_close(ours, num, E, name):
-    """rel. err. <= 1e-6 wherever central differences can resolve it.
+def numeric_grad_block(net, X, D, loss, at, s0, name, h):
+    """Richardson-extrapolated central differences (error O(h^4)) of one block: (4 D(h/2) - D(h)) / 3."""
+    p = s0 if name == "s0" else net.params[name]
+    out = np.zeros_like(p)
+    for i in np.ndindex(p.shape):
+        old, diffs = p[i], []
+        for step in (h, h / 2):
+            p[i] = old + step
+            Ep = net.loss(X, D, loss=loss, at=at, s0=s0)
+            p[i] = old - step
+            Em = net.loss(X, D, loss=loss, at=at, s0=s0)
+            p[i] = old
+            diffs.append((Ep - Em) / (2 * step))
+        out[i] = (4 * diffs[1] - diffs[0]) / 3
+    return out
 
-    Each central difference carries a rounding error of about u*|E|/eps (u = 2.2e-16): the loss is
-    computed to relative precision u and two values of it are subtracted. A block whose gradient
-    norm is below 1e6 times that floor (a gradient that vanished through many steps, typically
-    dE/ds0) cannot be checked to 1e-6 by ANY step size; for those we assert that the difference is
-    within 100x the rounding floor, which still catches any error larger than the noise (and the
-    PyTorch comparison checks those blocks at 1e-10).
+
+def fd_floor(E, h, size):
+    """Norm of the rounding error of central differences with step h over a block of `size` entries."""
+    return 2.2e-16 * max(abs(E), 1.0) / h * np.sqrt(size)
+
+
+def assert_fd_close(ours, num, E, name, refine):
+    """Norm-wise relative error <= 1e-6 against central differences; returns False for a block that no step
+    size resolves (then nothing is asserted here: the caller lists such blocks explicitly).
+
+    With the step FD_EPS a gradient must be 1e6 times the rounding floor to be checked to 1e-6. A smaller one
+    (a gradient that vanished through many steps, typically dE/ds0) is differenced again with the wider step
+    FD_WIDE and Richardson extrapolation, whose floor is FD_WIDE/FD_EPS = 1700 times lower, and checked to the
+    same 1e-6. Only if it is still below 1e6 times that floor does the block count as unresolvable.
     """
-    floor = 2.2e-16 * max(abs(E), 1.0) / FD_EPS * np.sqrt(num.size)
-    if max(np.linalg.norm(ours), np.linalg.norm(num)) >= 1e6 * floor:
-        assert rel_err(ours, num) <= 1e-6, name
-    else:
-        assert np.linalg.norm(ours - num) <= 100 * floor, name
+    if max(np.linalg.norm(ours), np.linalg.norm(num)) >= 1e6 * fd_floor(E, FD_EPS, num.size):
+        assert rel_err(ours, num) <= 1e-6, (name, rel_err(ours, num))
+        return True
+    wide = refine(FD_WIDE)
+    if max(np.linalg.norm(ours), np.linalg.norm(wide)) >= 1e6 * fd_floor(E, FD_WIDE, wide.size):
+        assert rel_err(ours, wide) <= 1e-6, (name, "Richardson", rel_err(ours, wide))
+        return True
+    return False
+
+
+def test_fd_unresolvable_blocks_are_exactly_these():
+    """The blocks left to PyTorch are the listed ones and they are truly tiny (< 1e-12), not mistakes."""
+    by_id = {ids(c): c for c in FULL}
+    for cid, name in FD_UNRESOLVABLE:
+        net, X, D, at, k, s0 = make_case(*by_id[cid])
+        E, g = net.gradients(X, D, loss=by_id[cid][3], at=at, truncate=k, s0=s0)
+        assert np.linalg.norm(g[name]) < 1e-12 and np.linalg.norm(g[name]) < 1e6 * fd_floor(E, FD_WIDE, g[name].size)
 
 
 def test_truncate_at_least_T_is_full_bptt_bitwise():
@@ -176,6 +220,32 @@ def test_float32_net_stays_float32():
     E, g = net.gradients(X, D)
     assert all(v.dtype == np.float32 for v in g.values())
     assert net.forward(X).Y.dtype == np.float32
+
+
+F32_RTOL = 2e-6  # float32 unit roundoff is 6e-8; over these 20 steps the worst block measured 5.2e-7 (of 18 cases)
+
+
+@pytest.mark.parametrize("cell", ["Elman", "LSTM", "GRU"])
+@pytest.mark.parametrize("loss", ["squared", "cross_entropy"])
+def test_float32_gradient_values_match_float64(cell, loss):
+    """A float32 net's gradients equal those of the float64 net of the same seed (weights and data widened
+    exactly) to float32 precision: every block at norm-wise relative error <= F32_RTOL."""
+    seed = 3 if loss == "squared" else 4
+    rng = np.random.default_rng(seed)
+    T, B, I, H, O = 20, 3, 4, 8, 3
+    g2 = "identity" if loss == "squared" else "softmax"
+    n32 = getattr(bptt, cell)(I, H, O, g2=g2, seed=seed, dtype=np.float32)
+    n64 = getattr(bptt, cell)(I, H, O, g2=g2, seed=seed)
+    assert all(np.array_equal(n32.params[k], n64.params[k].astype(np.float32)) for k in n64.params)
+    n64.params = {k: v.astype(np.float64) for k, v in n32.params.items()}  # the same weights, exactly
+    X = rng.standard_normal((T, B, I)).astype(np.float32)
+    D = rng.standard_normal((T, B, O)).astype(np.float32) if loss == "squared" else rng.integers(0, O, (T, B))
+    E32, g32 = n32.gradients(X, D, loss=loss)
+    E64, g64 = n64.gradients(X.astype(np.float64), D.astype(np.float64) if loss == "squared" else D, loss=loss)
+    assert abs(E32 - E64) <= F32_RTOL * abs(E64)
+    for k in n64.params:
+        assert g32[k].dtype == np.float32
+        assert rel_err(g32[k], g64[k]) <= F32_RTOL, k
 
 
 def test_lengths_padding_equals_each_sequence_alone():

@@ -185,3 +185,29 @@ def _toml_str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+
+
+def default_help(name: str) -> str:
+    """The "default ..." phrase of ``bptt train --help`` for option ``name``, derived from TrainConfig's default
+    and TASK_DEFAULTS (the same table ``resolve`` uses), so the help cannot drift from what a run does.
+
+    "default 32; text 128, series 16" (the tasks that differ listed after the common default), or
+    "default by task: adding 6000, sine 2000, ..." when no task keeps the dataclass default."""
+    base = FIELDS[name].default
+    per_task = {t: TASK_DEFAULTS.get(t, {}).get(name, base) for t in TASKS}
+    if name == "length":  # None: the task's own default length
+        per_task = {t: _task_length(t) if v is None else v for t, v in per_task.items()}
+    if len(set(per_task.values())) == 1:
+        return f"default {next(iter(per_task.values()))}"
+    if base not in per_task.values():
+        return "default by task: " + ", ".join(f"{t} {v}" for t, v in per_task.items())
+    return f"default {base}; " + ", ".join(f"{t} {v}" for t, v in per_task.items() if v != base)
+
+
+def _task_length(task: str):
+    from .data import get_task
+
+    try:
+        return get_task(task).length
+    except InputError:  # a task that needs --data to know its length
+        return None
