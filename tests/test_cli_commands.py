@@ -104,11 +104,26 @@ def test_evaluate_text_reports_bits_per_char(runs, capsys):
     assert 0 < r["bits_per_char"] < 2 * math.log2(len(vocab))  # 4 steps from uniform: near log2 V
 
 
+def one_hot_codes(net, text):
+    """(T, 1, V) one-hot inputs and (T,) codes of ``text`` in the model's vocabulary."""
+    vocab = net.meta["task"]["vocab"]
+    codes = np.array([vocab.index(c) for c in text])
+    return np.eye(len(vocab))[codes][:, None, :], codes
+
+
 def test_evaluate_text_on_another_file(runs, capsys, tmp_path):
+    """--data FILE: the whole file is held out. A file of T+1 characters (T = the model's length, 12) leaves one
+    window, so bits/char is the mean of -log2 p(next char) over its 12 steps, recomputed with net.forward."""
     other = tmp_path / "other.txt"
-    other.write_text("it was the age of the times. " * 4, encoding="utf-8")
-    r = evaluate_json(capsys, runs["text"], "--data", other)
-    assert math.isfinite(r["bits_per_char"]) and r["bits_per_char"] > 0
+    other.write_text("it was the ag", encoding="utf-8")
+    r = evaluate_json(capsys, runs["text"], "--data", other, "--heldout", 5)
+    net = files.load(runs["text"] / "model.npz")
+    X, codes = one_hot_codes(net, "it was the ag")
+    Y = net.forward(X[:-1]).Y[:, 0]                                   # (12, V): p of the next character
+    bits = float(-np.log2(Y[np.arange(12), codes[1:]]).mean())
+    assert math.isclose(r["bits_per_char"], bits, rel_tol=1e-10)
+    assert r["sequences"] == 5
+    assert not math.isclose(r["bits_per_char"], evaluate_json(capsys, runs["text"])["bits_per_char"], rel_tol=1e-3)
 
 
 def test_evaluate_series_reports_mse_mae_and_naive_baseline(runs, capsys):
@@ -160,6 +175,27 @@ def test_sample_without_prime_and_temperature(runs, capsys):
     assert len(set(cold)) < len(set(hot))
 
 
+COLD = 1e-8  # p_k^(1/COLD) renormalised: any character but the most likely one has probability < 1e-30 here
+
+
+def test_sample_at_near_zero_temperature_is_the_models_argmax_rollout(runs, capsys):
+    """Tied to the model: at temperature 1e-8, sample must be the greedy rollout, recomputed here by feeding
+    the text so far through net.forward and taking the most likely next character each time."""
+    net = files.load(runs["text"] / "model.npz")
+    vocab = net.meta["task"]["vocab"]
+    text = "it was"
+    for _ in range(40):
+        X, _ = one_hot_codes(net, text)
+        p = net.forward(X).Y[-1, 0]
+        top2 = np.sort(p)[-2:]
+        assert (top2[0] / top2[1]) ** (1 / COLD) < 1e-30  # the draw is the argmax, whatever the seed
+        text += vocab[int(np.argmax(p))]
+    for seed in (0, 1):
+        got = run_cli(capsys, "sample", runs["text"], "--length", 40, "--prime", "it was", "--temperature", COLD,
+                      "--seed", seed)
+        assert got == text + "\n"
+
+
 # ---- predict ---------------------------------------------------------------------------------------------
 def test_predict_json(runs, capsys):
     out = run_cli(capsys, "predict", runs["series"], "--data", runs["series.csv"], "--horizon", 7, "--json")
@@ -173,6 +209,12 @@ def test_predict_json(runs, capsys):
     mean, std = net.meta["task"]["mean"], net.meta["task"]["std"]
     y = net.forward(((v - mean) / std)[:, None, None]).Y[-1, 0, 0]
     assert math.isclose(r["forecast"][0], y * std + mean, rel_tol=1e-12)
+    # every step: the net run over the series followed by the forecasts so far (fed back as inputs)
+    z = list((v - mean) / std)
+    for k in range(7):
+        y = net.forward(np.array(z)[:, None, None]).Y[-1, 0, 0]
+        assert math.isclose(r["forecast"][k], y * std + mean, rel_tol=1e-12), k
+        z.append(y)
     again = json.loads(run_cli(capsys, "predict", runs["series"], "--data", runs["series.csv"], "--horizon", 3,
                                "--json"))
     assert again["forecast"] == r["forecast"][:3]  # deterministic, and a shorter horizon is a prefix

@@ -76,6 +76,7 @@ def test_describe_round_trip_through_json(name):
     X, D = task.heldout(3, seed=1)
     X2, D2 = again.heldout(3, seed=1)
     np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(D, D2)
 
 
 def test_registry_errors():

@@ -11,7 +11,7 @@ import bptt
 from bptt.data import TextData, get_task
 from bptt.data.streams import SequenceStream, TextStream
 from bptt.train import stream_window
-from torch_ref import _shared_cells, _run_steps, assert_close, torch_reference
+from torch_ref import _loss_terms, _run_steps, _shared_cells, assert_close, torch_reference
 
 TEXT = TextData.from_text("abracadabra, said the cat; the bat sat on the mat. " * 6)
 
@@ -64,3 +64,77 @@ def test_windows_match_torch(cell, source, tbptt):
             updates += 1
         carry = w.next_carry
     assert updates >= 2
+
+
+# ---- BPTT(k1, k2) while the weights change: the training loop against a PyTorch re-enactment ---------------
+def torch_tbptt_training(cfg, stream, net0, steps):
+    """PyTorch runs BPTT(k1, k2) with SGD on the same stream: window s starts from the state at its first
+    position, carried with the weights window s-1 used; all its k2 states are computed with the weights in
+    force at step s (after s updates); the losses at the k1 newest positions (those that carry a loss) are
+    back-propagated through the window; then p -= lr * grad. Returns the trained (rnn, lin)."""
+    k1, k2 = cfg.tbptt
+    kind = net0.cell.name
+    rnn, lin = net0.to_torch()
+    cells = _shared_cells(rnn, kind, 1)
+    params = list(rnn.parameters()) + list(lin.parameters())
+    if kind == "elman":  # one bias bs, held in bias_ih; bias_hh stays zero
+        params = [p for p in params if p is not rnn.bias_hh_l0]
+    g2 = net0.g2.name
+    carry = [tuple(torch.zeros(stream.B, net0.n_hidden, dtype=torch.float64) for _ in range(net0.cell.n_carry))]
+    for s in range(steps):
+        end = (s + 1) * k1
+        start = max(0, end - k2)
+        X, D, R, lmask = stream.window(start, end - start)
+        Xt = torch.from_numpy(X)
+        nxt = max(0, end + k1 - k2)  # the next window's first position
+        with torch.no_grad():  # the state carried to the next window, with this window's weights
+            _, new_carry = (_run_steps(cells, kind, Xt, 0, nxt - start - 1, carry, None, R)
+                            if nxt > start else (None, carry))
+        at = np.zeros((end - start, stream.B))
+        at[[i for i in range(end - start) if start + i >= end - k1 and lmask[i]]] = 1.0
+        if at.any():
+            out, _ = _run_steps(cells, kind, Xt, 0, end - start - 1, carry, None, R)
+            E = _loss_terms(lin(out), D, at, cfg_loss(stream), g2, stream.B)
+            for p in params:
+                p.grad = None
+            E.backward()
+            with torch.no_grad():
+                for p in params:
+                    p -= cfg.lr * p.grad
+        carry = [tuple(c.detach() for c in new_carry[0])]
+    return rnn, lin
+
+
+def cfg_loss(stream):
+    return "cross_entropy" if isinstance(stream, TextStream) else "squared"
+
+
+@pytest.mark.parametrize("cell,task,tbptt", [("elman", "text", (2, 5)), ("lstm", "text", (2, 5)),
+                                             ("gru", "text", (3, 7)), ("elman", "adding", (3, 7))])
+def test_training_with_changing_weights_matches_torch(tmp_path, cell, task, tbptt):
+    """`bptt train --tbptt K1 K2` with SGD: after 9 updates the model equals PyTorch's re-enactment, in
+    which every window's K2 states (the K2-K1 older ones included) use the weights of that window's step."""
+    from bptt import config, files
+    from bptt.data.streams import stream_for
+    from bptt.train import build_net, build_task, train
+
+    (tmp_path / "t.txt").write_text("abracadabra, said the cat; the bat sat on the mat. " * 6)
+    flags = {"task": task, "cell": cell, "hidden": 5, "batch": 3, "steps": 9, "tbptt": tbptt, "optimizer": "sgd",
+             "lr": 0.5, "clip": 0, "schedule": "constant", "heldout": 4, "checkpoint_every": 100,
+             "length": 10, "data": str(tmp_path / "t.txt") if task == "text" else None}
+    cfg = config.resolve({}, flags)
+    train(cfg, tmp_path / "run", quiet=True, log=lambda *a, **k: None)
+    trained = files.load(tmp_path / "run" / "model.npz")
+    task_obj = build_task(cfg)
+    net0 = build_net(cfg, task_obj)
+    rnn, lin = torch_tbptt_training(cfg, stream_for(task_obj, cfg.batch, cfg.seed), net0, cfg.steps)
+    ours_rnn, ours_lin = trained.to_torch()
+    rnn0, lin0 = net0.to_torch()
+    moved = 0.0
+    for mine, ref, start in zip([*ours_rnn.parameters(), *ours_lin.parameters()], [*rnn.parameters(), *lin.parameters()],
+                                [*rnn0.parameters(), *lin0.parameters()]):
+        a, b, a0 = (x.detach().numpy() for x in (mine, ref, start))
+        assert np.linalg.norm(a - b) <= 1e-10 * np.linalg.norm(b)
+        if np.any(b):  # (Elman's bias_hh is zero throughout)
+            moved = max(moved, float(np.linalg.norm(b - a0) / np.linalg.norm(b)))
+    assert moved > 1e-2  # the weights really changed between windows
