@@ -235,8 +235,9 @@ def test_extension_with_a_constant_rate_is_the_offered_choice(tmp_path, capsys):
     assert [float(r["lr"]) for r in rows_of(out)[10:]] == [0.002] * 4
     assert main(base + ["--steps", "14", "--resume", "--lr", "0.5"]) == 2  # not extending: lr may not change
     assert "--lr" in capsys.readouterr().err
-    assert main(base + ["--steps", "5", "--resume"]) == 2  # fewer steps than done
-    assert "--steps: got 5" in capsys.readouterr().err
+    assert main(base[:-1] + ["--steps", "5", "--resume", "--schedule", "constant", "--lr", "0.002"]) == 0
+    assert "already at step 14 (--steps 5): nothing left to train" in capsys.readouterr().err
+    assert len(rows_of(out)) == 14
 
 
 def test_config_toml_holds_every_resolved_value(tmp_path):

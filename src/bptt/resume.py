@@ -2,7 +2,7 @@
 
 A checkpoint continues only under the options it was made with, except:
 - the watching and bookkeeping options (``WATCH``): they change what is recorded, not the model;
-- ``steps``: more steps extend the run (fewer than already done is refused);
+- ``steps``: more steps extend the run (no more than already done: the checkpoint's model is saved);
 - when extending, ``lr`` and ``schedule``: the choice of what the learning rate does over the new steps.
 """
 
@@ -18,9 +18,6 @@ RESOLVED = {"length", "g2"}  # stored as None by bptt before 0.1 resolved them: 
 def check(cfg, saved: dict, done: int, out) -> str | None:
     """Raise InputError when ``cfg`` cannot continue the checkpoint made with ``saved`` after ``done`` steps;
     return a note on what extending the run does to the learning rate (None when not extending)."""
-    if cfg.steps < done:
-        raise InputError(f"--steps: got {cfg.steps}, but the checkpoint in {str(out)!r} is at step {done}; expected "
-                         f"--steps >= {done} (more steps extend the run)")
     old_steps = saved.get("steps", cfg.steps)
     extending = cfg.steps > old_steps
     free = WATCH | ({"lr", "schedule"} if extending else set())
@@ -32,6 +29,9 @@ def check(cfg, saved: dict, done: int, out) -> str | None:
                 else "")
         raise InputError(f"--resume: the checkpoint in {str(out)!r} was made with --{k.replace('_', '-')} {a!r}, "
                          f"this command asks for {v!r}{hint}; use the same options or a new --out")
+    if cfg.steps <= done:
+        return (f"the checkpoint is already at step {done} (--steps {cfg.steps}): nothing left to train; its model "
+                "is evaluated and saved (a larger --steps extends the run)")
     if not extending:
         return None
     return extension_note(saved, cfg, old_steps, done)
