@@ -95,7 +95,8 @@ FULL = [c for c in CASES if c[5] in ("none", ">=T")]
 # u*|E|/h, and these gradients (dE/ds0 through 24 and 28 steps of sigmoid: 4.5e-13 and 3.8e-20) sit at or
 # below it. They are not checked by finite differences; test_against_torch_untied checks them at 1e-10.
 # 2 of the 168 blocks of the sweep; test_fd_unresolvable_blocks_are_exactly_these keeps the list exact.
-FD_UNRESOLVABLE = {("s10-sigmoid-identity-squared-at_int-k_none", "s0"), ("s15-sigmoid-sigmoid-squared-at_int-k_none", "s0")}
+FD_UNRESOLVABLE = {("s10-sigmoid-identity-squared-at_int-k_none", "s0"),
+                   ("s15-sigmoid-sigmoid-squared-at_int-k_none", "s0")}
 
 
 @pytest.mark.parametrize("case", FULL, ids=ids)

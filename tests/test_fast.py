@@ -42,7 +42,8 @@ def case_seed(*names: str) -> int:
 
 
 def test_case_seeds_are_the_same_in_every_process():
-    code = "import sys; sys.path.insert(0, 'tests'); from test_fast import case_seed; print(case_seed('tanh', 'softmax', 'squared'))"
+    code = ("import sys; sys.path.insert(0, 'tests'); from test_fast import case_seed; "
+            "print(case_seed('tanh', 'softmax', 'squared'))")
     got = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONHASHSEED": h}, cwd=Path(__file__).parent.parent).stdout
            for h in ("1", "2")}

@@ -131,8 +131,8 @@ def test_training_with_changing_weights_matches_torch(tmp_path, cell, task, tbpt
     ours_rnn, ours_lin = trained.to_torch()
     rnn0, lin0 = net0.to_torch()
     moved = 0.0
-    for mine, ref, start in zip([*ours_rnn.parameters(), *ours_lin.parameters()], [*rnn.parameters(), *lin.parameters()],
-                                [*rnn0.parameters(), *lin0.parameters()]):
+    for mine, ref, start in zip([*ours_rnn.parameters(), *ours_lin.parameters()],
+                                [*rnn.parameters(), *lin.parameters()], [*rnn0.parameters(), *lin0.parameters()]):
         a, b, a0 = (x.detach().numpy() for x in (mine, ref, start))
         assert np.linalg.norm(a - b) <= 1e-10 * np.linalg.norm(b)
         if np.any(b):  # (Elman's bias_hh is zero throughout)
