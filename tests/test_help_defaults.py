@@ -40,8 +40,9 @@ def resolved(task: str, name: str):
 
 OPTIONS = ["cell", "hidden", "layers", "g1", "init", "forget_bias", "steps", "batch", "length", "optimizer", "lr",
            "schedule", "clip", "seed", "dtype", "checkpoint_every", "heldout", "sample_every", "log_every"]
-# defaults that are rules, not values: g2 (softmax for classification tasks), eval_every (a tenth of the run)
-RULES = {"task", "g2", "eval_every"}
+# defaults that are rules, not values: g2 (softmax for classification tasks), eval_every (a tenth of the run),
+# online_every (None: every step)
+RULES = {"task", "g2", "eval_every", "online_every"}
 
 
 @pytest.mark.parametrize("name", OPTIONS)
