@@ -48,24 +48,28 @@ def _config(cell: str, dtype: str, data: str | None, hidden: int, batch: int, le
     return resolve({}, flags)
 
 
-def bptt_step_fn(cfg, task, metrics_file) -> Callable[[], None]:
-    """One step of ``bptt train`` (batch mode) per call, on successive step numbers."""
-    from . import train
-    from .train_step import batch_step, metrics_row
+def bptt_step_fn(cfg, task, folder: Path):
+    """One step of ``bptt train`` (batch mode) per call, on successive step numbers, its metrics row
+    going through the run's sink (``bptt.watch.Watch``: metrics.csv written and flushed) into ``folder``.
+    Returns (the step function, the sink to close)."""
+    from . import train, watch
+    from .train_step import batch_step
 
     net = train.build_net(cfg, task)
     opt = train.build_optimizer(cfg)
     state = {"opt": opt.init(net.params), "step": 0}
+    folder.mkdir()
+    sink = watch.Watch(folder, train._metrics_columns(cfg), total=10**9, quiet=True).open(None)
     t0 = time.perf_counter()
 
     def run():
         r = batch_step(net, task, opt, state["opt"], cfg, state["step"])
         state["opt"] = r.opt_state
         state["step"] += 1
-        metrics_file.write(",".join(metrics_row(state["step"], r, 0.0, time.perf_counter() - t0)) + "\n")
-        metrics_file.flush()
+        sink.row({"step": state["step"], "loss": r.loss, "grad_norm": r.norm, "lr": r.lr,
+                  "seconds": round(time.perf_counter() - t0, 3)})
 
-    return run
+    return run, sink
 
 
 def _codes(task, rng: np.random.Generator, B: int):
@@ -144,9 +148,11 @@ def bench_cell(cell: str, dtype: str, repeats: int, pause: float, threads: int, 
     cfg = _config(cell, dtype, data, hidden, batch, length)
     task = build_task(cfg)
     with tempfile.TemporaryDirectory() as tmp:
-        files = {k: open(Path(tmp) / f"{k}.csv", "w") for k in ("bptt", "torch", "torch-embed")}
+        files = {k: open(Path(tmp) / f"{k}.csv", "w") for k in ("torch", "torch-embed")}
+        fn, sink = bptt_step_fn(cfg, task, Path(tmp) / "bptt")
+        files["bptt"] = sink.mf
         try:
-            fns: dict[str, Callable] = {"bptt": bptt_step_fn(cfg, task, files["bptt"])}
+            fns: dict[str, Callable] = {"bptt": fn}
             for name, variant in (("torch", "onehot"), ("torch-embed", "embed")):
                 f = torch_step_fn(cfg, task, threads, files[name], variant)
                 if f is not None:

@@ -79,9 +79,4 @@ def batch_step(net, task, opt, opt_state, cfg, step: int, *, codes: bool | None 
     return StepResult(X, D, E, norm, lr, opt_state, E / max(n, 1))
 
 
-def metrics_row(step: int, r, elapsed: float, since: float) -> list[str]:
-    """The metrics.csv row of a finished step (``step`` counted from 1)."""
-    return [str(step), f"{r.loss:.9g}", f"{r.norm:.9g}", f"{r.lr:.9g}", f"{elapsed + since:.3f}"]
-
-
-__all__ = ["StepResult", "batch_data", "batch_step", "metrics_row", "n_loss_steps", "update", "uses_codes"]
+__all__ = ["StepResult", "batch_data", "batch_step", "n_loss_steps", "update", "uses_codes"]
