@@ -60,12 +60,14 @@ def forward_layer(cell, p, GX, carry0, mask=None, reset=None, reverse=False, kee
     T, B = GX.shape[:2]
     H = carry0[0].shape[1]
     if not keep:
+        # a ``step_out`` cell writes h_t into two rows used in turn (step t reads the other one)
+        rows = np.empty((2, B, H), dtype=GX.dtype) if cell.step_out and mask is None else None
         carry = carry0
-        for t in _order(T, reverse):
+        for i, t in enumerate(_order(T, reverse)):
             if reset is not None and reset[t].any():
                 r = reset[t][:, None]
                 carry = tuple(np.where(r, 0, c) for c in carry)
-            new, _ = cell.step(p, GX[t], carry)
+            new, _ = cell.step(p, GX[t], carry) if rows is None else cell.step(p, GX[t], carry, out=rows[i % 2])
             if mask is not None and not mask[t].all():
                 m = mask[t][:, None]
                 new = tuple(np.where(m, n, c) for n, c in zip(new, carry))

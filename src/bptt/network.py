@@ -132,8 +132,11 @@ class Network:
         """Float inputs (..., I), or integer class codes of one rank less standing for one-hot vectors
         of length n_in (a row lookup of the input weight instead of a GEMM: see ``bptt.codes``)."""
         if not isinstance(X, np.ndarray):
-            X = np.asarray(X)
-        if X.dtype.kind in "iu" and X.ndim == ndim - 1:
+            try:
+                X = np.asarray(X)
+            except Exception:  # ragged lists and the like: validate.array says what is wrong
+                pass
+        if isinstance(X, np.ndarray) and X.dtype.kind in "iu" and X.ndim == ndim - 1:
             return validate.codes(name, X, n_classes=self.n_in, expect=f"of rank {ndim - 1}")
         shape = "(T, B, I) time-major inputs" if ndim == 3 else "(B, I) one step of input"
         X = validate.array(name, X, ndim=ndim, dtype=self.dtype,
