@@ -134,7 +134,8 @@ def test_diverged_run_counts_as_unsolved_and_is_not_retried(tmp_path):
 
     def diverging(cfg, out, **kw):  # a real run that diverges (SGD at lr 1e150, no clipping), in well under a second
         calls.append(out.name)
-        return bptt.train.train(dataclasses.replace(cfg, optimizer="sgd", lr=1e150, clip=None), out, **kw)
+        return bptt.train.train(dataclasses.replace(cfg, optimizer="sgd", lr=1e150, clip=None, dtype="float64"),
+                                out, **kw)
 
     rows = ex.run_grid(grid, tmp_path, train_fn=diverging)
     assert calls == ["adding-T4-irnn-seed0"]

@@ -120,7 +120,7 @@ def test_training_with_changing_weights_matches_torch(tmp_path, cell, task, tbpt
 
     (tmp_path / "t.txt").write_text("abracadabra, said the cat; the bat sat on the mat. " * 6)
     flags = {"task": task, "cell": cell, "hidden": 5, "batch": 3, "steps": 9, "tbptt": tbptt, "optimizer": "sgd",
-             "lr": 0.5, "clip": 0, "schedule": "constant", "heldout": 4, "checkpoint_every": 100,
+             "lr": 0.5, "clip": 0, "schedule": "constant", "heldout": 4, "checkpoint_every": 100, "dtype": "float64",
              "length": 10, "data": str(tmp_path / "t.txt") if task == "text" else None}
     cfg = config.resolve({}, flags)
     train(cfg, tmp_path / "run", quiet=True, log=lambda *a, **k: None)

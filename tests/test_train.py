@@ -178,14 +178,28 @@ def test_resume_with_other_options_is_refused(reference, tmp_path, capsys):
 def test_divergence_stops_with_advice_and_keeps_the_good_checkpoint(tmp_path, capsys):
     out = tmp_path / "nan"
     code = main(["train", "adding", "--length", "6", "--steps", "50", "--batch", "4", "--hidden", "4", "--quiet",
-                 "--optimizer", "sgd", "--lr", "1e150", "--clip", "0", "--checkpoint-every", "1", "--out", str(out)])
+                 "--optimizer", "sgd", "--lr", "1e150", "--clip", "0", "--checkpoint-every", "1", "--dtype", "float64",
+                 "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 1 and "--lr" in err and "--clip" in err
     assert not (out / "model.npz").exists()
-    # the checkpoint of the last good step (checkpoints every step) is kept, finite, and named in the advice
+    # float64 survives the first steps: the checkpoint of the step before the divergence (checkpoints every step)
+    # is kept, finite, and named in the advice
     net, _, meta = files.load_checkpoint(out / "checkpoint.npz")
-    assert all(np.isfinite(a).all() for a in net.params.values())
-    assert f"step {meta['step']})" in err and str(out / "checkpoint.npz") in err
+    assert meta["step"] >= 1 and all(np.isfinite(a).all() for a in net.params.values())
+    assert f"at step {meta['step'] + 1}" in err and f"(step {meta['step']})" in err
+    assert str(out / "checkpoint.npz") in err
+
+
+def test_divergence_before_the_first_checkpoint_claims_none(tmp_path, capsys):
+    """float32 overflows at step 1: there is no checkpoint, and the advice does not pretend there is one."""
+    out = tmp_path / "nan"
+    code = main(["train", "adding", "--length", "6", "--steps", "50", "--batch", "4", "--hidden", "4", "--quiet",
+                 "--optimizer", "sgd", "--lr", "1e150", "--clip", "0", "--checkpoint-every", "1", "--dtype", "float32",
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and "at step 1" in err and "no checkpoint had been written yet" in err
+    assert not (out / "checkpoint.npz").exists() and "kept in" not in err
 
 
 @pytest.mark.parametrize("tbptt", [["3", "3"], ["2", "5"]])

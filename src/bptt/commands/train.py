@@ -43,7 +43,7 @@ def add_parser(sub):
     a("--schedule", help=f"constant, step, cosine, warmup-cosine ({d('schedule')})")
     a("--clip", type=float, help=f"clip the gradient's global norm to this (0 = off; {d('clip')})")
     a("--seed", type=int, help=f"seed of the initial weights and of the data ({d('seed')})")
-    a("--dtype", help=f"float64 or float32 ({d('dtype')})")
+    a("--dtype", help=f"float32 (as PyTorch, Keras and JAX train) or float64 ({d('dtype')})")
     a("--checkpoint-every", type=int, help=f"steps between checkpoints ({d('checkpoint_every')})")
     a("--track-gradients", type=int, metavar="EVERY",
       help="record effective memory, decay rate and spectral radius in metrics.csv every EVERY steps")
