@@ -38,15 +38,15 @@ LOSS_LABEL = {"squared": "squared error per predicted step", "cross_entropy": "c
 
 
 def build_task(cfg: TrainConfig):
-    from .data import get_task
+    from .data import BUILTIN_TEXT, get_task, shipped
 
     kw = {}
     if cfg.length is not None:
         kw["delay" if cfg.task == "copy" else "length"] = cfg.length
     if cfg.task == "text":
-        kw["path"] = cfg.data or "builtin:stdlib-docs"
+        kw["path"] = shipped.resolve("text", cfg.data) or BUILTIN_TEXT
     elif cfg.task == "series":
-        kw["path"] = cfg.data
+        kw["path"] = shipped.resolve("series", cfg.data)
         if cfg.column is not None:
             kw["column"] = int(cfg.column) if cfg.column.lstrip("-").isdigit() else cfg.column
     elif cfg.data is not None:
