@@ -54,7 +54,7 @@ def build_task(cfg: TrainConfig):
     try:
         return get_task(cfg.task, **kw)
     except InputError as e:  # the data module names its own arguments: say which option is meant
-        msg = str(e)
+        msg = shipped.cli_message(str(e))
         if cfg.task not in ("text", "series") or msg.startswith("length"):
             opt = "--length"
         else:

@@ -1,5 +1,5 @@
-"""``bptt bench``: time one forward + backward pass against PyTorch autograd, the seed's naive NumPy
-transcription and the GEMM floor (see ``bptt.bench``)."""
+"""bptt bench: time one forward + backward pass against PyTorch autograd, a naive NumPy transcription of the
+tutorial's equations and the GEMM floor (see bptt.bench)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "bench", help="time forward+backward against PyTorch and the GEMM floor",
         description="Time one forward + backward pass of bptt (NumPy loop and numba kernel) against PyTorch "
-                    "autograd, a naive NumPy transcription of the seed (from a source checkout) and the GEMM "
-                    "floor, for the configs A-E of issue 6 or any I,H,O,B,T. Interleaved repeats, min of repeats.")
+                    "autograd, a naive step-by-step NumPy transcription of the tutorial's equations (from a source "
+                    "checkout) and the GEMM floor, for five standard sizes A-E (see --config) or any I,H,O,B,T. "
+                    "Interleaved repeats, min of repeats.")
     bench.add_arguments(p)
     p.set_defaults(run=run)
     return p

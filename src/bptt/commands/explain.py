@@ -1,7 +1,8 @@
-"""``bptt explain``: the seed tutorial's worked example (N = 3, one loss term E_3), formula by formula.
+"""bptt explain: the worked example of the tutorial bptt follows (backpropagation through time for an Elman
+network, its notation X, S, Y, d, E, Wx, Ws, Wy, g1, g2): N = 3 steps, one loss term E_3, formula by formula.
 
-Every number comes from the library (``Elman.gradients`` / ``gradient_terms``) and is checked against
-central finite differences, so a reader can map each formula of the tutorial to a value and a line of code.
+Every number comes from the library (Elman.gradients and gradient_terms) and is checked against central
+finite differences, so a reader can map each formula of the tutorial to a value and a line of code.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ WIDTH = 100
 
 
 def add_parser(sub):
-    p = sub.add_parser("explain", help="walk through the seed tutorial's BPTT example (N=3, E_3) with real numbers",
+    p = sub.add_parser("explain", help="walk through a worked BPTT example (N=3, E_3) with real numbers",
                        description=__doc__)
     p.add_argument("--seed", type=int, default=0, help="seed of the weights, inputs and target (default 0)")
     p.add_argument("--hidden", type=int, default=2, help="hidden units H (default 2, so matrices stay readable)")

@@ -1,4 +1,4 @@
-"""``bptt train TASK --out DIR``: train a network, with checkpoints that resume exactly."""
+"""bptt train TASK --out DIR: train a network, with checkpoints that resume exactly."""
 
 from __future__ import annotations
 

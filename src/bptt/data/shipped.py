@@ -1,6 +1,6 @@
 """Data shipped with bptt, by short name: ``--data airline`` (series) and ``--data docs`` (text).
 
-A ``--data`` value that names an existing file is that file; otherwise a shipped name selects the shipped
+A ``--data`` value that names an existing file is that file (a folder named docs is not); otherwise a shipped name selects the shipped
 data of the task's kind. Anything else is left as it is (the loader then says that the file is missing).
 """
 
@@ -19,7 +19,7 @@ TEXT = {"docs": "the docstrings of a fixed list of Python standard-library modul
 
 def resolve(task: str, data: str | None) -> str | None:
     """The path (or built-in source name) that ``data`` stands for, for the ``task`` ("text" or "series")."""
-    if data is None or os.path.exists(data):
+    if data is None or os.path.isfile(data):
         return data
     if task == "series" and data in BUILTIN_SERIES:
         return str(builtin_series(data))
@@ -32,3 +32,8 @@ def listing() -> str:
     """One line for help texts: the shipped names and what they are."""
     return "; ".join([f"--data {k} (series): {v}" for k, v in SERIES.items()]
                      + [f"--data {k} (text): {v}" for k, v in TEXT.items()])
+
+
+def cli_message(msg: str) -> str:
+    """A data-module message in the command line's words (the option, not the function argument)."""
+    return msg.replace("pass column= (a name or 0-based index)", "choose one with --column (a name or 0-based index)")

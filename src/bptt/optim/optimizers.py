@@ -114,10 +114,9 @@ class Optimizer:
 
         ``grads`` may be ``net.gradients(...)``'s output as it is, for every cell: its ``s0`` entry (dE/ds0,
         the gradient of the initial state, which is not a parameter) is ignored unless ``params`` has an
-        ``s0``. Every other name must be a parameter's."""
+        ``s0`` (as by ``bptt.optim``'s clipping functions). Every other name must be a parameter's."""
         params = _checks.array_dict("params", params)
-        if hasattr(grads, "items") and "s0" in grads and "s0" not in params:
-            grads = {k: v for k, v in grads.items() if k != "s0"}
+        grads = _checks.parameter_grads(grads, params)
         grads = _checks.array_dict("grads", grads)
         _checks.same_layout(params, grads)
         self._check_state(params, state)
