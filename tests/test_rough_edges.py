@@ -165,8 +165,8 @@ def test_evaluate_table_is_aligned_and_bpc_has_one_name(tmp_path, capsys):
                  "--quiet", "--out", str(tmp_path / "r")]) == 0
     capsys.readouterr()
     code, out, err = cli(capsys, "evaluate", tmp_path / "r")
-    table = [ln for ln in out.splitlines() if re.match(r"^\w+ +\S+$", ln)]
-    names = [ln.split()[0] for ln in table]
+    table = [ln for ln in out.splitlines() if re.match(r"^\w+: +\S+$", ln)]
+    names = [ln.split(":")[0] for ln in table]
     assert "bpc" in names and "bits_per_char" not in out
     assert {"loss", "ce", "accuracy", "solved", "baseline_bpc", "sequences"} <= set(names)
     assert len({len(ln) for ln in table}) == 1  # values right-aligned in one column

@@ -37,7 +37,7 @@ def run(args) -> int:
     else:
         width = max(map(len, result))
         for k, v in result.items():  # names left, values right-aligned in one column
-            print(f"{k:<{width}}  {v:>12.6g}" if isinstance(v, float) else f"{k:<{width}}  {v:>12}")
+            print(f"{k + ':':<{width + 1}}  {v:>12.6g}" if isinstance(v, float) else f"{k + ':':<{width + 1}}  {v:>12}")
         for line in verdict(task.describe(), result):
             print(line)
     return 0

@@ -1,7 +1,8 @@
 """Data shipped with bptt, by short name: ``--data airline`` (series) and ``--data docs`` (text).
 
-A ``--data`` value that names an existing file is that file (a folder named docs is not); otherwise a shipped name selects the shipped
-data of the task's kind. Anything else is left as it is (the loader then says that the file is missing).
+A ``--data`` value that names an existing file is that file (a folder of that name is not); otherwise a shipped
+name selects the shipped data of the task's kind. Anything else is left as it is (the loader then says that the
+file is missing).
 """
 
 from __future__ import annotations
