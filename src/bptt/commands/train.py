@@ -1,4 +1,4 @@
-"""``bptt train TASK --out DIR``: train a network, with checkpoints that resume exactly."""
+"""bptt train TASK --out DIR: train a network, with checkpoints that resume exactly."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import sys
 
 from .. import config as C
 
-HELP_TASKS = "adding (default), sine, copy, order, text (--data FILE, default: built-in docs text), series (--data FILE)"
+HELP_TASKS = ("adding (default), sine, copy, order, text (--data FILE; default: the shipped docs text), "
+              "series (--data FILE, or the shipped --data airline)")
 
 
 def add_parser(sub):
-    p = sub.add_parser("train", help="train a network on a task", description=__doc__ + "\nTasks: " + HELP_TASKS)
+    from ..data import shipped
+
+    p = sub.add_parser("train", help="train a network on a task",
+                       description=__doc__ + "\nTasks: " + HELP_TASKS + ".\nShipped data: " + shipped.listing() + ".")
     p.add_argument("task", nargs="?", default=None, choices=["adding", "sine", "copy", "order", "text", "series"],
                    help="the task (default: adding)")
     p.add_argument("--out", default=None, help="output folder (default: runs/TASK)")
@@ -21,7 +25,8 @@ def add_parser(sub):
     p.add_argument("--quiet", action="store_true", help="no progress bar or log lines, no summary")
     a = p.add_argument
     d = C.default_help  # every "default ..." below comes from the config's tables
-    a("--data", help="text or series file (text: any UTF-8 file; series: CSV or .npy)")
+    a("--data", help="text or series file (text: any UTF-8 file; series: CSV or .npy), or shipped data by name: "
+      "airline (series), docs (text)")
     a("--column", help="series column (name or 0-based index)")
     a("--cell", help=f"elman, lstm or gru ({d('cell')})")
     a("--hidden", type=int, help=f"hidden units H ({d('hidden')})")
@@ -29,7 +34,8 @@ def add_parser(sub):
     a("--g1", help=f"Elman hidden activation: tanh, sigmoid, relu, identity ({d('g1')})")
     a("--g2", help="output activation (default: softmax for classification tasks, else identity)")
     a("--init", help=f"uniform, orthogonal or identity (IRNN) ({d('init')})")
-    a("--forget-bias", type=float, help=f"LSTM forget-gate bias ({d('forget_bias')}, Jozefowicz et al. 2015)")
+    a("--forget-bias", type=float, help=f"LSTM forget-gate bias at init ({d('forget_bias')}, as Jozefowicz et al. "
+      "2015 recommend; the Python API's bptt.LSTM defaults to 0.0, PyTorch's init)")
     a("--steps", type=int, help=f"optimiser steps (in --tbptt mode: chunks of K1 time steps; {d('steps')})")
     a("--batch", type=int, help=f"sequences (or parallel streams) per step ({d('batch')})")
     a("--length", type=int, help=f"sequence length T (copy: the delay; {d('length')})")
