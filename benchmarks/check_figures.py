@@ -291,10 +291,11 @@ def figures() -> list[Fig]:
           Fig("explain", README, snippet, "2.79e-01", lambda v: f"{v['explain']['newest']:.2e}")]
     # memory-budgeted BPTT
     mem = lambda c, k, fmt: (lambda v: fmt(v["memory"][c][k]))  # noqa: E731
-    F += [Fig("memory", README, "Elman 61.8 MiB -> 2.6 MiB", "61.8", mem("elman", "full", f1)),
-          Fig("memory", README, "Elman 61.8 MiB -> 2.6 MiB", "2.6", mem("elman", "budget", f1)),
-          Fig("memory", README, "LSTM 264 -> 7.2 MiB", "264", mem("lstm", "full", lambda x: f"{x:.0f}")),
-          Fig("memory", README, "LSTM 264 -> 7.2 MiB", "7.2", mem("lstm", "budget", f1)),
+    F += [Fig("memory", README, "| Elman | 61.8 MiB | 2.43 MiB (25x less)", "61.8", mem("elman", "full", f1)),
+          Fig("memory", README, "| Elman | 61.8 MiB | 2.43 MiB (25x less)", "2.43", mem("elman", "budget", f2)),
+          Fig("memory", README, "| LSTM | 264 MiB | 7.21 MiB (37x)", "264", mem("lstm", "full", lambda x: f"{x:.0f}")),
+          Fig("memory", README, "| LSTM | 264 MiB | 7.21 MiB (37x)", "7.21", mem("lstm", "budget", f2)),
+          Fig("memory", README, "| GRU | 302 MiB | 6.37 MiB (47x)", "6.37", mem("gru", "budget", f2)),
           Fig("memory", README, "gradients equal full BPTT to ~1e-14", "1e-14",
               lambda v: "1e-14" if max(v["memory"][c]["err"] for c in v["memory"] if not c.startswith("test_"))
               < 5e-14 else "larger")]
