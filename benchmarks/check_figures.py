@@ -296,7 +296,7 @@ def figures() -> list[Fig]:
           Fig("memory", README, "| LSTM | 264 MiB | 7.21 MiB (37x)", "264", mem("lstm", "full", lambda x: f"{x:.0f}")),
           Fig("memory", README, "| LSTM | 264 MiB | 7.21 MiB (37x)", "7.21", mem("lstm", "budget", f2)),
           Fig("memory", README, "| GRU | 302 MiB | 6.37 MiB (47x)", "6.37", mem("gru", "budget", f2)),
-          Fig("memory", README, "gradients equal full BPTT to ~1e-14", "1e-14",
+          Fig("memory", README, "gradients\nequal full BPTT's to ~1e-14", "1e-14",
               lambda v: "1e-14" if max(v["memory"][c]["err"] for c in v["memory"] if not c.startswith("test_"))
               < 5e-14 else "larger")]
     bench_rows = [("elman", "| Elman | 61.8 MiB | 2.63 MiB | 23.5x | (292 ms) | (419 ms) | (1.44x) | 9.4e-15 |"),
