@@ -222,10 +222,19 @@ def _prepare_metrics(path: Path, cfg, resume_step: int | None):
 
 
 def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, quiet: bool = False,
-          log=print) -> dict:
-    """Run (or resume) training into the folder ``out``. Returns the held-out evaluation."""
-    from .evaluate import evaluate
+          log=print, comm=None) -> dict:
+    """Run (or resume) training into the folder ``out``. Returns the held-out evaluation.
 
+    ``comm``: the processes that train together (default :func:`bptt.comm.world`: this process alone,
+    or the ranks of ``mpiexec -n R``, which split each step's batch; see :mod:`bptt.parallel`). Only
+    its root writes files and calls ``log``."""
+    from .comm import world
+    from .evaluate import evaluate
+    from .parallel import DataParallel
+
+    comm = comm or world()
+    dp = DataParallel(comm, cfg.batch)
+    log = comm.root_only(log)
     out = Path(out)
     task = build_task(cfg)
     check_sizes(task, cfg.hidden, cfg.layers, cfg.batch, cfg.heldout, cfg.tbptt[1] if cfg.tbptt else 0)
@@ -244,39 +253,43 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, qui
         opt_state = optim.state_from_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
         step, elapsed = int(meta["step"]), float(meta["elapsed"])
         if any(k.startswith("carry/") for k in arrays):
-            carry = _state_from(arrays)
+            carry = dp.local_state(_state_from(arrays))
         note = f"resuming from step {step} ({ckpt_path})"
     else:
         note = f"no checkpoint in {str(out)!r} yet: starting from the beginning" if resume else None
         net = build_net(cfg, task)
         opt_state = opt.init(net.params)
-    # every option and input is checked by now: only from here on is the folder touched
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"--out: cannot create folder {str(out)!r}: {e.strerror or e}") from None
-    for stale in out.glob(".*.tmp-*"):  # temp files of a write that a kill -9 cut short
-        stale.unlink(missing_ok=True)
-    log(f"training {cfg.cell} (H={cfg.hidden}) on {cfg.task} for {cfg.steps} steps into {out}/")
-    if note:
-        log(note)
-    io.atomic_write_bytes(out / CONFIG, to_toml(cfg).encode(), what="config file")
-    _prepare_metrics(out / METRICS, cfg, step if step else None)
+    # every option and input is checked by now: only from here on is the folder touched (by the root)
+    def open_folder():
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"--out: cannot create folder {str(out)!r}: {e.strerror or e}") from None
+        for stale in out.glob(".*.tmp-*"):  # temp files of a write that a kill -9 cut short
+            stale.unlink(missing_ok=True)
+        log(f"training {cfg.cell} (H={cfg.hidden}) on {cfg.task} for {cfg.steps} steps into {out}/"
+            + (f" on {comm.size} MPI ranks" if comm.size > 1 else ""))
+        if note:
+            log(note)
+        io.atomic_write_bytes(out / CONFIG, to_toml(cfg).encode(), what="config file")
+        _prepare_metrics(out / METRICS, cfg, step if step else None)
+
+    comm.on_root(open_folder)
 
     stream = None
     if cfg.tbptt is not None:
-        from .data.streams import stream_for
-        stream = stream_for(task, cfg.batch, cfg.seed)
+        stream = dp.stream(task, cfg.seed)
         if carry is None:
-            carry = net.initial_state(cfg.batch)
+            carry = net.initial_state(dp.b)
 
     def checkpoint(at_step):
+        dp.check_same(net.params, at_step, force=True)
+        whole = dp.whole_state(carry) if carry is not None else None  # every rank's streams, in global order
         arrays = {f"opt/{k}": v for k, v in optim.state_to_arrays(opt_state).items()}
-        if carry is not None:
-            arrays.update(_state_arrays(carry))
-        files.save_checkpoint(ckpt_path, net, arrays, {
+        comm.on_root(lambda: files.save_checkpoint(ckpt_path, net, {**arrays, **(
+            _state_arrays(whole) if whole is not None else {})}, {
             "task": task.describe(), "train": cfg.to_dict(), "step": at_step,
-            "elapsed": elapsed + (time.perf_counter() - t_start)})
+            "elapsed": elapsed + (time.perf_counter() - t_start)}))
 
     tracker = None
     if cfg.track_gradients:
@@ -286,15 +299,15 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, qui
     if cfg.omega:
         from . import diagnostics
         omega = diagnostics
-    progress = Progress(cfg.steps, enabled=not quiet and sys.stderr.isatty(), start_step=step)
+    progress = Progress(cfg.steps, enabled=not quiet and sys.stderr.isatty() and comm.is_root, start_step=step)
     t_start = time.perf_counter()
     last_good = step
     # overflow on the way to a NaN is reported once, as TrainingDiverged, not as numpy warnings
-    with open(out / METRICS, "a", newline="") as mf, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"):
+    with comm.root_file(out / METRICS, "a", newline="") as mf, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"):
         writer = csv.writer(mf)
         while step < cfg.steps:
             if stream is None:
-                X, D = task.batch(np.random.default_rng([cfg.seed, 1, step]), cfg.batch)
+                X, D = dp.batch(task, cfg.seed, step)
                 at, s0 = task.at, None
                 E, g = net.gradients(X, D, loss=task.loss, at=at, truncate=cfg.truncate)
                 n_loss = int(loss_mask(task.at, X.shape[0], 1, None, np.float64).sum())
@@ -308,6 +321,8 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, qui
                 if omega is not None:
                     _, og = omega.omega(net, X, D, loss=task.loss, at=at, s0=s0)
                     g = omega.add_omega(g, og, cfg.omega)
+            E, g, stop = dp.reduce(E, g, sigs.caught)  # the whole batch's, on every rank (MPI: one allreduce)
+            if g is not None:
                 norm = optim.global_norm(g)
                 if not (math.isfinite(E) and math.isfinite(norm)):
                     raise TrainingDiverged(
@@ -322,32 +337,38 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, qui
                         f"the parameters became NaN/inf at step {step}: lower --lr (now {cfg.lr}) or use --clip; "
                         f"the last good checkpoint (step {last_good}) is kept in {str(ckpt_path)!r}")
                 net.params = params
+                dp.check_same(params, step)
                 loss = E / max(n_loss, 1)
                 row = [step, f"{loss:.9g}", f"{norm:.9g}", f"{lr:.9g}", f"{elapsed + time.perf_counter() - t_start:.3f}"]
                 if tracker is not None and step % cfg.track_gradients == 0:
-                    tm = tracker(net, X, D, loss=task.loss, at=(at if at is not None else -1),
-                                 s0=s0)
-                    row += [f"{tm[c]:.6g}" for c in TRACK_COLUMNS]
+                    whole = dp.whole_batch(X, D, s0)  # the measurement is not a sum over the batch
+                    tm = whole and tracker(net, *whole[:2], loss=task.loss, at=(at if at is not None else -1),
+                                           s0=whole[2])
+                    row += [f"{tm[c]:.6g}" for c in TRACK_COLUMNS] if tm else [""] * len(TRACK_COLUMNS)
                 elif tracker is not None:
                     row += [""] * len(TRACK_COLUMNS)
                 writer.writerow(row)
                 mf.flush()
                 progress.update(step, loss)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps or sigs.caught:
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps or stop:
                 checkpoint(step)
                 last_good = step
-            if sigs.caught:
+            if stop:
                 progress.close()
-                name = "SIGINT" if sigs.caught == signal.SIGINT else "SIGTERM"
+                name = "SIGINT" if sigs.caught in (signal.SIGINT, None) else "SIGTERM"
                 raise Interrupted(f"{name} at step {step}: checkpoint written to {str(ckpt_path)!r}; "
                                   f"resume with the same command and --resume")
     progress.close()
     elapsed += time.perf_counter() - t_start
-    result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
-    files.save(net, out / MODEL, {"task": task.describe(), "train": cfg.to_dict(), "heldout": result,
-                                  "steps": step, "seconds": round(elapsed, 3)})
-    _plot_loss(out)
-    return result
+
+    def finish():
+        result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
+        files.save(net, out / MODEL, {"task": task.describe(), "train": cfg.to_dict(), "heldout": result,
+                                      "steps": step, "seconds": round(elapsed, 3)})
+        _plot_loss(out)
+        return result
+
+    return comm.on_root(finish)
 
 
 def _plot_loss(out: Path) -> None:
