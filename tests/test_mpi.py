@@ -270,3 +270,23 @@ def test_experiment_grid_over_ranks(tmp_path):
     three = bptt(*GRID, "--out", tmp_path / "two", "--quiet", n=3)
     assert three.returncode == 0, three.stderr
     assert _rows(tmp_path / "two" / "memory.csv") == _rows(tmp_path / "one" / "memory.csv")
+
+
+@needs_mpi
+def test_resume_of_a_folder_another_job_holds(tmp_path):
+    """--resume under mpiexec of a run whose folder another process holds (its lock): one line naming that
+    process, exit 2, nothing in the folder touched."""
+    from bptt import rundir
+
+    out = tmp_path / "run"
+    assert bptt(*TRAIN, "--steps", 5, "--out", out).returncode == 0
+
+    def files_now():
+        return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir() if p.name != ".lock"}
+
+    before = files_now()
+    with rundir.lock(out):
+        r = bptt(*TRAIN, "--steps", 10, "--out", out, "--resume", n=2)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "is in use by another bptt run" in r.stderr and f"PID {os.getpid()}" in r.stderr
+    assert files_now() == before  # (.lock is this test's own)

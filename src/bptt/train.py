@@ -14,6 +14,7 @@ checkpoint of those resumes bit for bit, and an interrupted run loses nothing.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
@@ -26,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import files, io, optim
+from . import files, io, optim, rundir
 from .config import TrainConfig, to_toml
 from .errors import InputError, Interrupted, TrainingDiverged
 from .network import Network
@@ -221,26 +222,82 @@ def _prepare_metrics(path: Path, cfg, resume_step: int | None):
     io.atomic_write_bytes(path, text.encode(), what="metrics file")
 
 
-def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, quiet: bool = False,
-          log=print, comm=None) -> dict:
+def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, force: bool = False,
+          quiet: bool = False, log=print, comm=None) -> dict:
     """Run (or resume) training into the folder ``out``. Returns the held-out evaluation.
+
+    The folder belongs to this run while it trains (``bptt.rundir.lock``: a second writer is refused, naming
+    this process's PID). A folder that already holds a run is refused unless ``resume`` (continue it from its
+    checkpoint) or ``force`` (start over: its model, checkpoint, metrics and plot are replaced, and ``log`` says
+    so). Everything (options, data, checkpoint) is checked before the first byte is written.
 
     ``comm``: the processes that train together (default :func:`bptt.comm.world`: this process alone,
     or the ranks of ``mpiexec -n R``, which split each step's batch; see :mod:`bptt.parallel`). Only
-    its root writes files and calls ``log``."""
+    its root takes the folder's lock, writes files and calls ``log``."""
     from .comm import world
-    from .evaluate import evaluate
     from .parallel import DataParallel
 
     comm = comm or world()
     dp = DataParallel(comm, cfg.batch)
     log = comm.root_only(log)
     out = Path(out)
+    if resume and force:
+        raise InputError("--resume and --force: choose one (--resume continues the run in --out, --force replaces it)")
     task = build_task(cfg)
     check_sizes(task, cfg.hidden, cfg.layers, cfg.batch, cfg.heldout, cfg.tbptt[1] if cfg.tbptt else 0)
     opt = build_optimizer(cfg)
+    fresh = build_net(cfg, task)  # checks the options that shape the net (e.g. --g2) before the folder
+    seen = _fingerprint(out)
+    start = _starting_point(cfg, task, out, opt, fresh, resume=resume, force=force)
+    # every option, input and checkpoint is checked by now: only from here on is the folder touched (by the root)
+    with contextlib.ExitStack() as held:
+        def take_folder():
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise InputError(f"--out: cannot create folder {str(out)!r}: {e.strerror or e}") from None
+            held.enter_context(rundir.lock(out))
+            changed = _fingerprint(out) != seen
+            if changed:  # another process changed the folder before we held it: check again
+                _starting_point(cfg, task, out, opt, fresh, resume=resume, force=force)
+            rundir.remove_stale_temps(out)  # temp files of a write that a kill -9 cut short
+            if force:
+                gone = rundir.replace_run(out)
+                if gone:
+                    log(f"--force: replaced the run that was in {str(out)!r} ({', '.join(gone)})")
+            return changed
+
+        if comm.on_root(take_folder):  # (every rank: a refusal on the root is everyone's error)
+            start = _starting_point(cfg, task, out, opt, fresh, resume=resume, force=True)
+        return _train_in(cfg, out, task, opt, start, quiet=quiet, log=log, comm=comm, dp=dp)
+
+
+def _fingerprint(out: Path) -> tuple:
+    """What the checks before the lock looked at: the run files' identity, size and time."""
+    fp = []
+    for name in rundir.RUN_FILES:
+        try:
+            st = (out / name).stat()
+            fp.append((name, st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            fp.append((name, None))
+    return tuple(fp)
+
+
+class _Start(NamedTuple):
+    net: Network
+    opt_state: dict
+    step: int
+    elapsed: float
+    carry: object
+    note: str | None
+
+
+def _starting_point(cfg: TrainConfig, task, out: Path, opt, net: Network, *, resume: bool, force: bool) -> _Start:
+    """Read-only: refuse a folder holding another run, and for ``resume`` load and check the checkpoint
+    (options, data) -> where training starts (``net``, freshly built, when not resuming)."""
+    rundir.refuse_existing_run(out, resume=resume, force=force)
     ckpt_path = out / CKPT
-    step, elapsed, carry = 0, 0.0, None
     if resume and ckpt_path.exists():
         net, arrays, meta = files.load_checkpoint(ckpt_path)
         saved = meta.get("train", {})
@@ -250,23 +307,41 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, qui
             k, (a, b) = next(iter(diff.items()))
             raise InputError(f"--resume: the checkpoint in {str(out)!r} was made with --{k.replace('_', '-')} {a!r}, "
                              f"this command asks for {b!r}; use the same options or a new --out")
+        check_same_data(meta.get("task"), task, ckpt_path)
         opt_state = optim.state_from_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
-        step, elapsed = int(meta["step"]), float(meta["elapsed"])
-        if any(k.startswith("carry/") for k in arrays):
-            carry = dp.local_state(_state_from(arrays))
-        note = f"resuming from step {step} ({ckpt_path})"
-    else:
-        note = f"no checkpoint in {str(out)!r} yet: starting from the beginning" if resume else None
-        net = build_net(cfg, task)
-        opt_state = opt.init(net.params)
-    # every option and input is checked by now: only from here on is the folder touched (by the root)
-    def open_folder():
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise InputError(f"--out: cannot create folder {str(out)!r}: {e.strerror or e}") from None
-        for stale in out.glob(".*.tmp-*"):  # temp files of a write that a kill -9 cut short
-            stale.unlink(missing_ok=True)
+        carry = _state_from(arrays) if any(k.startswith("carry/") for k in arrays) else None
+        return _Start(net, opt_state, int(meta["step"]), float(meta["elapsed"]), carry,
+                      f"resuming from step {int(meta['step'])} ({ckpt_path})")
+    note = f"no checkpoint in {str(out)!r} yet: starting from the beginning" if resume else None
+    return _Start(net, opt.init(net.params), 0, 0.0, None, note)
+
+
+def check_same_data(saved: dict | None, task, ckpt_path) -> None:
+    """Refuse to resume on data other than the checkpoint's: the text/series file's SHA-256 and the
+    vocabulary must be the ones recorded when the run started (InputError naming the file and both)."""
+    now = task.describe()
+    if not isinstance(saved, dict):
+        return
+    src = now.get("path", "the data")
+    if "sha256" in now and saved.get("sha256") != now["sha256"]:
+        raise InputError(f"--resume: the data changed since the checkpoint {str(ckpt_path)!r}: {src!r} now has "
+                         f"SHA-256 {now['sha256']}, the run started on {saved.get('sha256')}; resume with the "
+                         "original file, or start over with --force or another --out")
+    if "vocab" in now and saved.get("vocab") != now["vocab"]:
+        raise InputError(f"--resume: the vocabulary of {src!r} changed since the checkpoint {str(ckpt_path)!r} "
+                         f"({len(now['vocab'])} characters now, {len(saved.get('vocab') or '')} then); resume "
+                         "with the original file, or start over with --force or another --out")
+
+
+def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: bool, log, comm, dp) -> dict:
+    """The run itself, in a folder the root holds (validated; nothing refused from here on)."""
+    from .evaluate import evaluate
+
+    net, opt_state, step, elapsed, carry, note = start
+    carry = None if carry is None else dp.local_state(carry)  # this rank's streams
+    ckpt_path = out / CKPT
+
+    def start_files():
         log(f"training {cfg.cell} (H={cfg.hidden}) on {cfg.task} for {cfg.steps} steps into {out}/"
             + (f" on {comm.size} MPI ranks" if comm.size > 1 else ""))
         if note:
@@ -274,7 +349,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, qui
         io.atomic_write_bytes(out / CONFIG, to_toml(cfg).encode(), what="config file")
         _prepare_metrics(out / METRICS, cfg, step if step else None)
 
-    comm.on_root(open_folder)
+    comm.on_root(start_files)
 
     stream = None
     if cfg.tbptt is not None:

@@ -16,6 +16,8 @@ def add_parser(sub):
     p.add_argument("--out", default=None, help="output folder (default: runs/TASK)")
     p.add_argument("--config", default=None, help="TOML file whose keys are the long option names")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz if there is one")
+    p.add_argument("--force", action="store_true",
+                   help="start over in an --out that holds a run, replacing its model, checkpoint and metrics")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     a = p.add_argument
     a("--data", help="text or series file (text: any UTF-8 file; series: CSV or .npy)")
@@ -59,7 +61,7 @@ def run(args) -> int:
     cfg = C.resolve(file_values, flags)
     out = args.out or f"runs/{cfg.task}"
     say = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, file=sys.stderr))
-    result = train(cfg, out, resume=args.resume, quiet=args.quiet, log=say)
+    result = train(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet, log=say)
     if not args.quiet:
         world().root_only(show.summary)(out, result)  # under mpiexec: rank 0 prints
     return 0
