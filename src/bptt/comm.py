@@ -15,7 +15,8 @@ Training and the experiment grid talk to the other processes through these metho
     gather_rows(a)             arrays whose first axis is split over the ranks, concatenated on the root
     barrier(), abort(code)
     root_only(fn)              fn on the root, a no-op elsewhere (printing, per-step file writes)
-    on_root(fn)                fn on the root, its value or its error on every rank (a collective)
+    on_root(fn)                fn on the root, its error (and with share=True its value) on every rank
+    root_object(make)          make() on the root (errors shared); elsewhere a stand-in whose methods do nothing
     root_file(path, mode)      a file opened on the root, a sink that keeps nothing elsewhere
 
 Waiting ranks sleep between polls instead of spinning (MPI's blocking calls busy-wait, which on a
@@ -75,6 +76,20 @@ class _Sink:
         return False
 
 
+class _Nothing:
+    """What the non-root ranks hold in place of the root's reporting object: every method does nothing
+    and returns the stand-in itself; it is also a context manager."""
+
+    def __getattr__(self, name):
+        return lambda *a, **k: self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 class Single:
     """One process: rank 0 of 1. Every collective returns its input."""
 
@@ -104,8 +119,11 @@ class Single:
     def root_only(self, fn):
         return fn
 
-    def on_root(self, fn, *args, **kw):
+    def on_root(self, fn, *args, share=False, **kw):
         return fn(*args, **kw)
+
+    def root_object(self, make):
+        return make()
 
     def root_file(self, path, mode="a", **kw):
         return open(path, mode, **kw)
@@ -176,21 +194,27 @@ class MPIComm(Single):
     def root_only(self, fn):
         return fn if self.is_root else (lambda *a, **k: None)
 
-    def on_root(self, fn, *args, **kw):
-        """Run ``fn`` on the root; every rank returns its value, or raises: the root its own error, the
-        others :class:`PeerFailed` with the same message (so no rank is left waiting in a collective)."""
+    def on_root(self, fn, *args, share=False, **kw):
+        """Run ``fn`` on the root; the root returns its value, the others None (``share=True``: the value,
+        which must then be a small picklable object). If it raises, every rank raises: the root its own
+        error, the others :class:`PeerFailed` with the same message (no rank is left in a collective)."""
         value, err = None, None
         if self.is_root:
             try:
                 value = fn(*args, **kw)
             except BaseException as e:  # noqa: BLE001 - re-raised below, after the others are told
                 err = e
-        told = self.bcast(("err", str(err)) if err is not None else ("ok", value))
+        told = self.bcast(("err", str(err)) if err is not None else ("ok", value if share else None))
         if err is not None:
             raise err
         if told[0] == "err":
             raise PeerFailed(f"rank 0 failed: {told[1]}")
-        return told[1]
+        return value if self.is_root else told[1]
+
+    def root_object(self, make):
+        """``make()`` on the root (its error is every rank's, as in on_root); a do-nothing stand-in elsewhere."""
+        made = self.on_root(make)
+        return made if self.is_root else _Nothing()
 
     def root_file(self, path, mode="a", **kw):
         return open(path, mode, **kw) if self.is_root else _Sink()

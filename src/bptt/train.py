@@ -15,13 +15,12 @@ checkpoint of those resumes bit for bit, and an interrupted run loses nothing.
 from __future__ import annotations
 
 import contextlib
-import csv
+import dataclasses
 import math
 import os
+import shlex
 import signal
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -36,6 +35,7 @@ from .validate import loss_mask
 CKPT, MODEL, METRICS, CONFIG = "checkpoint.npz", "model.npz", "metrics.csv", "config.toml"
 BASE_COLUMNS = ["step", "loss", "grad_norm", "lr", "seconds"]
 TRACK_COLUMNS = ["effective_memory", "decay_rate", "spectral_radius"]
+LOSS_LABEL = {"squared": "squared error per predicted step", "cross_entropy": "cross-entropy per predicted step (nats)"}
 
 
 def build_task(cfg: TrainConfig):
@@ -117,40 +117,6 @@ def _state_from(arrays: dict):
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
-@dataclass
-class Progress:
-    """A one-line progress bar on stderr (only when it is a terminal and not --quiet)."""
-
-    total: int
-    enabled: bool
-    start_step: int = 0
-    t0: float = 0.0
-
-    def __post_init__(self):
-        self.t0 = time.perf_counter()
-
-    last: float = 0.0
-
-    def update(self, step: int, loss: float):
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if now - self.last < 0.1 and step < self.total:  # at most ten redraws a second
-            return
-        self.last = now
-        done = step - self.start_step
-        rate = done / max(time.perf_counter() - self.t0, 1e-9)
-        eta = (self.total - step) / rate if rate > 0 else float("inf")
-        eta_s = f"{int(eta // 60)}:{int(eta % 60):02d}" if math.isfinite(eta) else "?"
-        bar = "#" * int(30 * step / self.total)
-        sys.stderr.write(f"\r[{bar:<30}] step {step}/{self.total} loss {loss:.4g} {rate:.1f} steps/s ETA {eta_s} ")
-        sys.stderr.flush()
-
-    def close(self):
-        if self.enabled:
-            sys.stderr.write("\n")
-
-
 class _Signals:
     """SIGINT/SIGTERM set a flag; the loop finishes its step, checkpoints and stops."""
 
@@ -208,18 +174,13 @@ def _metrics_columns(cfg):
     return BASE_COLUMNS + (TRACK_COLUMNS if cfg.track_gradients else [])
 
 
-def _prepare_metrics(path: Path, cfg, resume_step: int | None):
-    """Fresh run: header only. Resume: keep the rows up to the checkpoint's step (rows written after
-    it are redone by the resumed run), rewritten atomically."""
-    cols = _metrics_columns(cfg)
-    rows = []
-    if resume_step is not None and path.exists():
-        with open(path, newline="") as f:
-            for r in csv.reader(f):
-                if r and r[0].isdigit() and int(r[0]) <= resume_step and len(r) == len(cols):
-                    rows.append(r)
-    text = ",".join(cols) + "\n" + "".join(",".join(r) + "\n" for r in rows)
-    io.atomic_write_bytes(path, text.encode(), what="metrics file")
+def resolve_for_task(cfg: TrainConfig, task) -> TrainConfig:
+    """``cfg`` with every value the run uses written out: the task's length (copy: its delay), the output
+    activation, the evaluation interval (a tenth of the run unless given)."""
+    length = task.delay if cfg.task == "copy" else task.length
+    g2 = cfg.g2 or ("softmax" if task.loss == "cross_entropy" else "identity")
+    every = max(1, cfg.steps // 10) if cfg.eval_every is None else cfg.eval_every
+    return dataclasses.replace(cfg, length=length, g2=g2, eval_every=every)
 
 
 def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, force: bool = False,
@@ -245,6 +206,10 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, for
         raise InputError("--resume and --force: choose one (--resume continues the run in --out, --force replaces it)")
     task = build_task(cfg)
     check_sizes(task, cfg.hidden, cfg.layers, cfg.batch, cfg.heldout, cfg.tbptt[1] if cfg.tbptt else 0)
+    cfg = resolve_for_task(cfg, task)
+    if cfg.tensorboard:
+        from .watch import check_tensorboard
+        check_tensorboard()
     opt = build_optimizer(cfg)
     fresh = build_net(cfg, task)  # checks the options that shape the net (e.g. --g2) before the folder
     seen = _fingerprint(out)
@@ -267,7 +232,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, for
                     log(f"--force: replaced the run that was in {str(out)!r} ({', '.join(gone)})")
             return changed
 
-        if comm.on_root(take_folder):  # (every rank: a refusal on the root is everyone's error)
+        if comm.on_root(take_folder, share=True):  # (a refusal on the root is every rank's error)
             start = _starting_point(cfg, task, out, opt, fresh, resume=resume, force=True)
         return _train_in(cfg, out, task, opt, start, quiet=quiet, log=log, comm=comm, dp=dp)
 
@@ -296,22 +261,19 @@ class _Start(NamedTuple):
 def _starting_point(cfg: TrainConfig, task, out: Path, opt, net: Network, *, resume: bool, force: bool) -> _Start:
     """Read-only: refuse a folder holding another run, and for ``resume`` load and check the checkpoint
     (options, data) -> where training starts (``net``, freshly built, when not resuming)."""
+    from . import resume as resuming
+
     rundir.refuse_existing_run(out, resume=resume, force=force)
     ckpt_path = out / CKPT
     if resume and ckpt_path.exists():
         net, arrays, meta = files.load_checkpoint(ckpt_path)
         saved = meta.get("train", {})
-        ignore = {"steps", "checkpoint_every", "heldout"}
-        diff = {k: (saved.get(k), v) for k, v in cfg.to_dict().items() if k not in ignore and saved.get(k) != v}
-        if diff:
-            k, (a, b) = next(iter(diff.items()))
-            raise InputError(f"--resume: the checkpoint in {str(out)!r} was made with --{k.replace('_', '-')} {a!r}, "
-                             f"this command asks for {b!r}; use the same options or a new --out")
+        extension = resuming.check(cfg, saved, int(meta["step"]), out)
         check_same_data(meta.get("task"), task, ckpt_path)
         opt_state = optim.state_from_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
         carry = _state_from(arrays) if any(k.startswith("carry/") for k in arrays) else None
         return _Start(net, opt_state, int(meta["step"]), float(meta["elapsed"]), carry,
-                      f"resuming from step {int(meta['step'])} ({ckpt_path})")
+                      f"resuming from step {int(meta['step'])} ({ckpt_path})" + (f"; {extension}" if extension else ""))
     note = f"no checkpoint in {str(out)!r} yet: starting from the beginning" if resume else None
     return _Start(net, opt.init(net.params), 0, 0.0, None, note)
 
@@ -335,21 +297,27 @@ def check_same_data(saved: dict | None, task, ckpt_path) -> None:
 
 def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: bool, log, comm, dp) -> dict:
     """The run itself, in a folder the root holds (validated; nothing refused from here on)."""
+    from . import watch
     from .evaluate import evaluate
 
     net, opt_state, step, elapsed, carry, note = start
     carry = None if carry is None else dp.local_state(carry)  # this rank's streams
     ckpt_path = out / CKPT
+    heldout_cols = watch.heldout_columns(evaluate(net, task, n=1, seed=cfg.seed))  # names only: one sequence
 
-    def start_files():
+    def open_sink():  # what a run reports: the root's alone (elsewhere a stand-in that does nothing)
         log(f"training {cfg.cell} (H={cfg.hidden}) on {cfg.task} for {cfg.steps} steps into {out}/"
             + (f" on {comm.size} MPI ranks" if comm.size > 1 else ""))
         if note:
             log(note)
-        io.atomic_write_bytes(out / CONFIG, to_toml(cfg).encode(), what="config file")
-        _prepare_metrics(out / METRICS, cfg, step if step else None)
+        config_text = to_toml(cfg)
+        io.atomic_write_bytes(out / CONFIG, config_text.encode(), what="config file")
+        headline = watch.HELDOUT + watch.HEADLINE.get(task.name, "loss")
+        return watch.Watch(out, _metrics_columns(cfg) + heldout_cols, total=cfg.steps, start=step, quiet=quiet,
+                           log=log, log_every=cfg.log_every, headline=headline if headline in heldout_cols else None,
+                           tensorboard=cfg.tensorboard, config_text=config_text).open(step if step else None)
 
-    comm.on_root(start_files)
+    sink = comm.root_object(open_sink)
 
     stream = None
     if cfg.tbptt is not None:
@@ -361,10 +329,16 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
         dp.check_same(net.params, at_step, force=True)
         whole = dp.whole_state(carry) if carry is not None else None  # every rank's streams, in global order
         arrays = {f"opt/{k}": v for k, v in optim.state_to_arrays(opt_state).items()}
-        comm.on_root(lambda: files.save_checkpoint(ckpt_path, net, {**arrays, **(
-            _state_arrays(whole) if whole is not None else {})}, {
-            "task": task.describe(), "train": cfg.to_dict(), "step": at_step,
-            "elapsed": elapsed + (time.perf_counter() - t_start)}))
+        if whole is not None:
+            arrays.update(_state_arrays(whole))
+
+        def save():
+            sink.checkpoint()
+            files.save_checkpoint(ckpt_path, net, arrays, {
+                "task": task.describe(), "train": cfg.to_dict(), "step": at_step,
+                "elapsed": elapsed + (time.perf_counter() - t_start)})
+
+        comm.on_root(save)
 
     tracker = None
     if cfg.track_gradients:
@@ -374,12 +348,17 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
     if cfg.omega:
         from . import diagnostics
         omega = diagnostics
-    progress = Progress(cfg.steps, enabled=not quiet and sys.stderr.isatty() and comm.is_root, start_step=step)
+    sampler = None
+    if cfg.sample_every:
+        from .sampling import sample_text
+
+        def sampler(step):  # a short sample, the same for a resumed run
+            return sample_text(net, 120, temperature=0.7, seed=step, vocab=task.data.vocab)
+    result = None
     t_start = time.perf_counter()
     last_good = step
     # overflow on the way to a NaN is reported once, as TrainingDiverged, not as numpy warnings
-    with comm.root_file(out / METRICS, "a", newline="") as mf, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"):
-        writer = csv.writer(mf)
+    with sink, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"):
         while step < cfg.steps:
             if stream is None:
                 X, D = dp.batch(task, cfg.seed, step)
@@ -414,61 +393,36 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
                 net.params = params
                 dp.check_same(params, step)
                 loss = E / max(n_loss, 1)
-                row = [step, f"{loss:.9g}", f"{norm:.9g}", f"{lr:.9g}", f"{elapsed + time.perf_counter() - t_start:.3f}"]
+                row = {"step": step, "loss": loss, "grad_norm": norm, "lr": lr,
+                       "seconds": round(elapsed + time.perf_counter() - t_start, 3)}
                 if tracker is not None and step % cfg.track_gradients == 0:
-                    whole = dp.whole_batch(X, D, s0)  # the measurement is not a sum over the batch
-                    tm = whole and tracker(net, *whole[:2], loss=task.loss, at=(at if at is not None else -1),
-                                           s0=whole[2])
-                    row += [f"{tm[c]:.6g}" for c in TRACK_COLUMNS] if tm else [""] * len(TRACK_COLUMNS)
-                elif tracker is not None:
-                    row += [""] * len(TRACK_COLUMNS)
-                writer.writerow(row)
-                mf.flush()
-                progress.update(step, loss)
+                    whole = dp.whole_batch(X, D, s0)  # (on the root) the measurement is not a sum over the batch
+                    if whole is not None:
+                        row.update(tracker(net, *whole[:2], loss=task.loss, at=(at if at is not None else -1),
+                                           s0=whole[2]))
+                if step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0):
+                    result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
+                    row.update(watch.heldout_values(result))
+                sink.row(row)
+                if sampler is not None and step % cfg.sample_every == 0:
+                    sink.sample(step, sampler(step))
             if step % cfg.checkpoint_every == 0 or step == cfg.steps or stop:
                 checkpoint(step)
                 last_good = step
-            if stop:
-                progress.close()
+            if stop:  # a signal on any rank: every rank stops after the same step
                 name = "SIGINT" if sigs.caught in (signal.SIGINT, None) else "SIGTERM"
+                again = shlex.join(["bptt", "train", "--config", str(out / CONFIG), "--out", str(out), "--resume"])
                 raise Interrupted(f"{name} at step {step}: checkpoint written to {str(ckpt_path)!r}; "
-                                  f"resume with the same command and --resume")
-    progress.close()
+                                  f"resume with: {again}")
     elapsed += time.perf_counter() - t_start
+    if result is None:  # nothing left to train (a finished checkpoint): the same evaluation
+        result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
 
     def finish():
-        result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
         files.save(net, out / MODEL, {"task": task.describe(), "train": cfg.to_dict(), "heldout": result,
                                       "steps": step, "seconds": round(elapsed, 3)})
-        _plot_loss(out)
-        return result
+        if not watch.plot_loss(out, f"{task.name} task, {cfg.cell} (H={cfg.hidden})", LOSS_LABEL[task.loss]):
+            sink.line(f"matplotlib is not installed: no loss.png (install it with: {watch.PLOT_INSTALL})")
 
-    return comm.on_root(finish)
-
-
-def _plot_loss(out: Path) -> None:
-    """loss.png from metrics.csv when matplotlib is installed (the [plot] extra)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    steps, losses = [], []
-    with open(out / METRICS, newline="") as f:
-        for r in csv.DictReader(f):
-            steps.append(int(r["step"]))
-            losses.append(float(r["loss"]))
-    if not steps:
-        return
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot(steps, losses, lw=1)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss per loss step")
-    ax.set_yscale("log")
-    ax.set_title(f"training loss ({out.name})")
-    fig.tight_layout()
-    with io.atomic_path(out / "loss.png", what="plot") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    comm.on_root(finish)
+    return result
