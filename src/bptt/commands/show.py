@@ -9,6 +9,7 @@ import numpy as np
 
 
 def summary(out, result: dict) -> None:
+    from ..evaluate import verdict
     from ..files import load
 
     out = Path(out)
@@ -16,6 +17,8 @@ def summary(out, result: dict) -> None:
     task = net.meta["task"]
     figures = ", ".join(f"{k} {v:.4g}" for k, v in result.items() if k != "sequences")
     print(f"held-out ({result.get('sequences')} sequences): {figures}")
+    for line in verdict(task, result):
+        print(line)
     name = task["name"]
     if name == "adding":
         _adding_examples(net, task)
