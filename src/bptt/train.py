@@ -108,11 +108,15 @@ def build_optimizer(cfg: TrainConfig):
 
 # ---- carried state <-> arrays ----------------------------------------------------------------------
 def _state_arrays(state) -> dict:
+    if isinstance(state, dict):  # an online algorithm's state (bptt.online.train)
+        return {f"online/{k}": v for k, v in state.items()}
     parts = state if isinstance(state, tuple) else (state,)
     return {f"carry/{k}": np.asarray(a) for k, a in enumerate(parts)}
 
 
 def _state_from(arrays: dict):
+    if any(k.startswith("online/") for k in arrays):
+        return {k[7:]: v for k, v in arrays.items() if k.startswith("online/")}
     parts = [arrays[f"carry/{k}"] for k in range(len([a for a in arrays if a.startswith("carry/")]))]
     return parts[0] if len(parts) == 1 else tuple(parts)
 
@@ -199,6 +203,9 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, for
     from .parallel import DataParallel
 
     comm = comm or world()
+    if cfg.online is not None and comm.size > 1:
+        raise InputError(f"--online: online gradient algorithms train in one process; got {comm.size} MPI ranks. "
+                         "Run without mpiexec, or use --tbptt K1 K2 (stream training, which MPI ranks split)")
     dp = DataParallel(comm, cfg.batch)
     log = comm.root_only(log)
     out = Path(out)
@@ -271,7 +278,7 @@ def _starting_point(cfg: TrainConfig, task, out: Path, opt, net: Network, *, res
         extension = resuming.check(cfg, saved, int(meta["step"]), out)
         check_same_data(meta.get("task"), task, ckpt_path)
         opt_state = optim.state_from_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
-        carry = _state_from(arrays) if any(k.startswith("carry/") for k in arrays) else None
+        carry = _state_from(arrays) if any(k.startswith(("carry/", "online/")) for k in arrays) else None
         return _Start(net, opt_state, int(meta["step"]), float(meta["elapsed"]), carry,
                       f"resuming from step {int(meta['step'])} ({ckpt_path})" + (f"; {extension}" if extension else ""))
     note = f"no checkpoint in {str(out)!r} yet: starting from the beginning" if resume else None
@@ -319,8 +326,12 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
 
     sink = comm.root_object(open_sink)
 
-    stream = None
-    if cfg.tbptt is not None:
+    stream = online = None
+    if cfg.online is not None:  # online gradient algorithms on streams (bptt.online.train)
+        from .online.train import OnlineStream
+        online = OnlineStream(cfg, task, net)
+        carry = online.init(net) if carry is None else carry
+    elif cfg.tbptt is not None:
         stream = dp.stream(task, cfg.seed)
         if carry is None:
             carry = net.initial_state(dp.b)
@@ -360,7 +371,10 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
     # overflow on the way to a NaN is reported once, as TrainingDiverged, not as numpy warnings
     with sink, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"):
         while step < cfg.steps:
-            if stream is None:
+            if online is not None:
+                w = online.window(net, step, carry)
+                X, D, at, s0, E, g, carry, n_loss = w
+            elif stream is None:
                 X, D = dp.batch(task, cfg.seed, step)
                 at, s0 = task.at, None
                 E, g = net.gradients(X, D, loss=task.loss, at=at, truncate=cfg.truncate)
