@@ -31,7 +31,7 @@ THREADS = {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_
 def worker(args) -> None:
     import numpy as np
 
-    from bptt import optim
+    from bptt import train_step
     from bptt.comm import world
     from bptt.config import resolve
     from bptt.parallel import DataParallel
@@ -47,10 +47,11 @@ def worker(args) -> None:
     opt = build_optimizer(cfg)
     state = opt.init(net.params)
     dp = DataParallel(comm, cfg.batch)
+    codes = train_step.uses_codes(task, cfg)  # as bptt train feeds the net
     times = []
     for step in range(args.warmup + args.steps):
         t0 = time.perf_counter()
-        X, D = dp.batch(task, cfg.seed, step)
+        X, D = dp.columns(*train_step.batch_data(task, cfg, step, codes))
         E, g = net.gradients(X, D, loss=task.loss, at=task.at)
         g.pop("s0", None)
         t1 = time.perf_counter()
@@ -58,9 +59,8 @@ def worker(args) -> None:
         t2 = time.perf_counter()
         E, g, _ = dp.reduce(E, g, False)
         t3 = time.perf_counter()
-        g, _ = optim.clip_by_global_norm(g, cfg.clip)
-        params, state = opt.update(net.params, g, state)
-        net.params = params
+        state, _, _ = train_step.update(net, g, E, opt, state, cfg.clip, step=step, lr_flag=cfg.lr, last_good=0,
+                                        ckpt="-")
         t4 = time.perf_counter()
         if step >= args.warmup:
             times.append((t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0))

@@ -216,12 +216,14 @@ def test_kill_one_rank_ends_the_job_and_resume_is_exact(tmp_path):
 
 
 @needs_mpi
-@pytest.mark.parametrize("R,B,expect", [
-    (4, 6, "bptt train: error: --batch: 6 is not a multiple of the 4 MPI ranks; expected a multiple of 4"),
-    (3, 2, "bptt train: error: --batch: 2 sequences cannot be split over 3 MPI ranks"),
+@pytest.mark.parametrize("R,args,expect", [
+    (4, ["--batch", 6], "bptt train: error: --batch: 6 is not a multiple of the 4 MPI ranks; expected a multiple of 4"),
+    (3, ["--batch", 2], "bptt train: error: --batch: 2 sequences cannot be split over 3 MPI ranks"),
+    (2, ["--batch", 2, "--online", "rtrl"], "bptt train: error: --online: online gradient algorithms train in one "
+                                            "process; got 2 MPI ranks"),
 ])
-def test_bad_split_one_line_nothing_written(R, B, expect, tmp_path):
-    r = bptt("train", "adding", "--batch", B, "--steps", 2, "--out", tmp_path / "o", n=R)
+def test_bad_split_one_line_nothing_written(R, args, expect, tmp_path):
+    r = bptt("train", "adding", *args, "--steps", 2, "--out", tmp_path / "o", n=R)
     assert r.returncode == 2
     assert r.stderr.startswith(expect) and r.stderr.count("\n") == 1, r.stderr
     assert r.stdout == "" and not (tmp_path / "o").exists()

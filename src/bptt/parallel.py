@@ -65,9 +65,8 @@ class DataParallel:
         self._buf = None
 
     # ---- data -------------------------------------------------------------------------------------
-    def batch(self, task, seed: int, step: int):
-        """Step ``step``'s batch, this rank's columns: X (T, b, I), D (T, b, ...)."""
-        X, D = task.batch(np.random.default_rng([seed, 1, step]), self.B)
+    def columns(self, X, D):
+        """The whole batch's (X (T, B, ...), D (T, B, ...)) -> this rank's columns (T, b, ...)."""
         if not self.split:
             return X, D
         return np.ascontiguousarray(X[:, self.lo:self.hi]), np.ascontiguousarray(D[:, self.lo:self.hi])
