@@ -157,6 +157,14 @@ def test_experiment_online_bad_options(tmp_path, capsys, args, words):
     assert not (tmp_path / "e").exists()
 
 
+def test_experiment_online_runs_every_algorithm_on_the_elman_cell():
+    """The copy task defaults to a GRU in bptt train; the online experiment keeps the Elman net (KF-RTRL's)."""
+    from bptt.online import experiment as O
+
+    plan = O.with_options(O.QUICK, tasks=(("copy", 5), ("adding", 10)))
+    assert all(O.run_config(plan, t, n, a).cell == "elman" for t, n in plan.tasks for a in plan.algorithms)
+
+
 def test_experiment_memory_refuses_algorithms(tmp_path, capsys):
     assert main(["experiment", "memory", "--algorithms", "rtrl", "--out", str(tmp_path / "m")]) == 2
     assert "--algorithms" in capsys.readouterr().err

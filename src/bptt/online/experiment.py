@@ -111,7 +111,7 @@ def timing(plan: Plan, log=None) -> list[dict]:
 # ---- training ---------------------------------------------------------------------------------------------
 def run_config(plan: Plan, task: str, length: int, alg: str) -> config.TrainConfig:
     given = {"task": task, "length": length, "hidden": plan.hidden, "steps": plan.steps, "batch": plan.batch,
-             "heldout": plan.heldout, "schedule": "constant", "seed": 0}
+             "heldout": plan.heldout, "schedule": "constant", "seed": 0, "cell": "elman"}  # every algorithm's cell
     if alg.startswith("tbptt"):
         given["tbptt"] = (plan.tbptt, plan.tbptt)
         given["steps"] = max(1, plan.steps // plan.tbptt)  # one step is K stream positions: the same positions
