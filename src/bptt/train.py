@@ -14,27 +14,26 @@ checkpoint of those resumes bit for bit, and an interrupted run loses nothing.
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import math
 import os
+import shlex
 import signal
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from . import files, io, optim
+from . import files, io, optim, rundir, train_step
 from .config import TrainConfig, to_toml
-from .errors import InputError, Interrupted, TrainingDiverged
+from .errors import InputError, Interrupted
 from .network import Network
-from .validate import loss_mask
 
 CKPT, MODEL, METRICS, CONFIG = "checkpoint.npz", "model.npz", "metrics.csv", "config.toml"
 BASE_COLUMNS = ["step", "loss", "grad_norm", "lr", "seconds"]
 TRACK_COLUMNS = ["effective_memory", "decay_rate", "spectral_radius"]
+LOSS_LABEL = {"squared": "squared error per predicted step", "cross_entropy": "cross-entropy per predicted step (nats)"}
 
 
 def build_task(cfg: TrainConfig):
@@ -107,47 +106,17 @@ def build_optimizer(cfg: TrainConfig):
 
 # ---- carried state <-> arrays ----------------------------------------------------------------------
 def _state_arrays(state) -> dict:
+    if isinstance(state, dict):  # an online algorithm's state (bptt.online.train)
+        return {f"online/{k}": v for k, v in state.items()}
     parts = state if isinstance(state, tuple) else (state,)
     return {f"carry/{k}": np.asarray(a) for k, a in enumerate(parts)}
 
 
 def _state_from(arrays: dict):
+    if any(k.startswith("online/") for k in arrays):
+        return {k[7:]: v for k, v in arrays.items() if k.startswith("online/")}
     parts = [arrays[f"carry/{k}"] for k in range(len([a for a in arrays if a.startswith("carry/")]))]
     return parts[0] if len(parts) == 1 else tuple(parts)
-
-
-@dataclass
-class Progress:
-    """A one-line progress bar on stderr (only when it is a terminal and not --quiet)."""
-
-    total: int
-    enabled: bool
-    start_step: int = 0
-    t0: float = 0.0
-
-    def __post_init__(self):
-        self.t0 = time.perf_counter()
-
-    last: float = 0.0
-
-    def update(self, step: int, loss: float):
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if now - self.last < 0.1 and step < self.total:  # at most ten redraws a second
-            return
-        self.last = now
-        done = step - self.start_step
-        rate = done / max(time.perf_counter() - self.t0, 1e-9)
-        eta = (self.total - step) / rate if rate > 0 else float("inf")
-        eta_s = f"{int(eta // 60)}:{int(eta % 60):02d}" if math.isfinite(eta) else "?"
-        bar = "#" * int(30 * step / self.total)
-        sys.stderr.write(f"\r[{bar:<30}] step {step}/{self.total} loss {loss:.4g} {rate:.1f} steps/s ETA {eta_s} ")
-        sys.stderr.flush()
-
-    def close(self):
-        if self.enabled:
-            sys.stderr.write("\n")
 
 
 class _Signals:
@@ -207,70 +176,141 @@ def _metrics_columns(cfg):
     return BASE_COLUMNS + (TRACK_COLUMNS if cfg.track_gradients else [])
 
 
-def _prepare_metrics(path: Path, cfg, resume_step: int | None):
-    """Fresh run: header only. Resume: keep the rows up to the checkpoint's step (rows written after
-    it are redone by the resumed run), rewritten atomically."""
-    cols = _metrics_columns(cfg)
-    rows = []
-    if resume_step is not None and path.exists():
-        with open(path, newline="") as f:
-            for r in csv.reader(f):
-                if r and r[0].isdigit() and int(r[0]) <= resume_step and len(r) == len(cols):
-                    rows.append(r)
-    text = ",".join(cols) + "\n" + "".join(",".join(r) + "\n" for r in rows)
-    io.atomic_write_bytes(path, text.encode(), what="metrics file")
+def resolve_for_task(cfg: TrainConfig, task) -> TrainConfig:
+    """``cfg`` with every value the run uses written out: the task's length (copy: its delay), the output
+    activation, the evaluation interval (a tenth of the run unless given)."""
+    length = task.delay if cfg.task == "copy" else task.length
+    g2 = cfg.g2 or ("softmax" if task.loss == "cross_entropy" else "identity")
+    every = max(1, cfg.steps // 10) if cfg.eval_every is None else cfg.eval_every
+    return dataclasses.replace(cfg, length=length, g2=g2, eval_every=every)
 
 
-def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, quiet: bool = False,
-          log=print) -> dict:
-    """Run (or resume) training into the folder ``out``. Returns the held-out evaluation."""
-    from .evaluate import evaluate
+def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, force: bool = False,
+          quiet: bool = False, log=print) -> dict:
+    """Run (or resume) training into the folder ``out``. Returns the held-out evaluation.
 
+    The folder belongs to this run while it trains (``bptt.rundir.lock``: a second writer is refused, naming
+    this process's PID). A folder that already holds a run is refused unless ``resume`` (continue it from its
+    checkpoint) or ``force`` (start over: its model, checkpoint, metrics and plot are replaced, and ``log`` says
+    so). Everything (options, data, checkpoint) is checked before the first byte is written."""
     out = Path(out)
+    if resume and force:
+        raise InputError("--resume and --force: choose one (--resume continues the run in --out, --force replaces it)")
     task = build_task(cfg)
     check_sizes(task, cfg.hidden, cfg.layers, cfg.batch, cfg.heldout, cfg.tbptt[1] if cfg.tbptt else 0)
+    cfg = resolve_for_task(cfg, task)
+    if cfg.tensorboard:
+        from .watch import check_tensorboard
+        check_tensorboard()
     opt = build_optimizer(cfg)
-    ckpt_path = out / CKPT
-    step, elapsed, carry = 0, 0.0, None
-    if resume and ckpt_path.exists():
-        net, arrays, meta = files.load_checkpoint(ckpt_path)
-        saved = meta.get("train", {})
-        ignore = {"steps", "checkpoint_every", "heldout"}
-        diff = {k: (saved.get(k), v) for k, v in cfg.to_dict().items() if k not in ignore and saved.get(k) != v}
-        if diff:
-            k, (a, b) = next(iter(diff.items()))
-            raise InputError(f"--resume: the checkpoint in {str(out)!r} was made with --{k.replace('_', '-')} {a!r}, "
-                             f"this command asks for {b!r}; use the same options or a new --out")
-        opt_state = optim.state_from_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
-        step, elapsed = int(meta["step"]), float(meta["elapsed"])
-        if any(k.startswith("carry/") for k in arrays):
-            carry = _state_from(arrays)
-        note = f"resuming from step {step} ({ckpt_path})"
-    else:
-        note = f"no checkpoint in {str(out)!r} yet: starting from the beginning" if resume else None
-        net = build_net(cfg, task)
-        opt_state = opt.init(net.params)
-    # every option and input is checked by now: only from here on is the folder touched
+    fresh = build_net(cfg, task)  # checks the options that shape the net (e.g. --g2) before the folder
+    seen = _fingerprint(out)
+    start = _starting_point(cfg, task, out, opt, fresh, resume=resume, force=force)
+    # every option, input and checkpoint is checked by now: only from here on is the folder touched
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"--out: cannot create folder {str(out)!r}: {e.strerror or e}") from None
-    for stale in out.glob(".*.tmp-*"):  # temp files of a write that a kill -9 cut short
-        stale.unlink(missing_ok=True)
+    with rundir.lock(out):
+        if _fingerprint(out) != seen:  # another process changed the folder before we held it: check again
+            start = _starting_point(cfg, task, out, opt, fresh, resume=resume, force=force)
+        rundir.remove_stale_temps(out)  # temp files of a write that a kill -9 cut short
+        if force:
+            gone = rundir.replace_run(out)
+            if gone:
+                log(f"--force: replaced the run that was in {str(out)!r} ({', '.join(gone)})")
+        return _train_in(cfg, out, task, opt, start, quiet=quiet, log=log)
+
+
+def _fingerprint(out: Path) -> tuple:
+    """What the checks before the lock looked at: the run files' identity, size and time."""
+    fp = []
+    for name in rundir.RUN_FILES:
+        try:
+            st = (out / name).stat()
+            fp.append((name, st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            fp.append((name, None))
+    return tuple(fp)
+
+
+class _Start(NamedTuple):
+    net: Network
+    opt_state: dict
+    step: int
+    elapsed: float
+    carry: object
+    note: str | None
+
+
+def _starting_point(cfg: TrainConfig, task, out: Path, opt, net: Network, *, resume: bool, force: bool) -> _Start:
+    """Read-only: refuse a folder holding another run, and for ``resume`` load and check the checkpoint
+    (options, data) -> where training starts (``net``, freshly built, when not resuming)."""
+    from . import resume as resuming
+
+    rundir.refuse_existing_run(out, resume=resume, force=force)
+    ckpt_path = out / CKPT
+    if resume and ckpt_path.exists():
+        net, arrays, meta = files.load_checkpoint(ckpt_path)
+        saved = meta.get("train", {})
+        extension = resuming.check(cfg, saved, int(meta["step"]), out)
+        check_same_data(meta.get("task"), task, ckpt_path)
+        opt_state = optim.state_from_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
+        carry = _state_from(arrays) if any(k.startswith(("carry/", "online/")) for k in arrays) else None
+        return _Start(net, opt_state, int(meta["step"]), float(meta["elapsed"]), carry,
+                      f"resuming from step {int(meta['step'])} ({ckpt_path})" + (f"; {extension}" if extension else ""))
+    note = f"no checkpoint in {str(out)!r} yet: starting from the beginning" if resume else None
+    return _Start(net, opt.init(net.params), 0, 0.0, None, note)
+
+
+def check_same_data(saved: dict | None, task, ckpt_path) -> None:
+    """Refuse to resume on data other than the checkpoint's: the text/series file's SHA-256 and the
+    vocabulary must be the ones recorded when the run started (InputError naming the file and both)."""
+    now = task.describe()
+    if not isinstance(saved, dict):
+        return
+    src = now.get("path", "the data")
+    if "sha256" in now and saved.get("sha256") != now["sha256"]:
+        raise InputError(f"--resume: the data changed since the checkpoint {str(ckpt_path)!r}: {src!r} now has "
+                         f"SHA-256 {now['sha256']}, the run started on {saved.get('sha256')}; resume with the "
+                         "original file, or start over with --force or another --out")
+    if "vocab" in now and saved.get("vocab") != now["vocab"]:
+        raise InputError(f"--resume: the vocabulary of {src!r} changed since the checkpoint {str(ckpt_path)!r} "
+                         f"({len(now['vocab'])} characters now, {len(saved.get('vocab') or '')} then); resume "
+                         "with the original file, or start over with --force or another --out")
+
+
+def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: bool, log) -> dict:
+    """The run itself, in a folder this process holds (validated; nothing refused from here on)."""
+    from . import watch
+    from .evaluate import evaluate
+
+    net, opt_state, step, elapsed, carry, note = start
+    ckpt_path = out / CKPT
     log(f"training {cfg.cell} (H={cfg.hidden}) on {cfg.task} for {cfg.steps} steps into {out}/")
     if note:
         log(note)
-    io.atomic_write_bytes(out / CONFIG, to_toml(cfg).encode(), what="config file")
-    _prepare_metrics(out / METRICS, cfg, step if step else None)
+    config_text = to_toml(cfg)
+    io.atomic_write_bytes(out / CONFIG, config_text.encode(), what="config file")
+    heldout_cols = watch.heldout_columns(evaluate(net, task, n=1, seed=cfg.seed))  # names only: one sequence
+    headline = watch.HELDOUT + watch.HEADLINE.get(task.name, "loss")
+    sink = watch.Watch(out, _metrics_columns(cfg) + heldout_cols, total=cfg.steps, start=step, quiet=quiet,
+                       log=log, log_every=cfg.log_every, headline=headline if headline in heldout_cols else None,
+                       tensorboard=cfg.tensorboard, config_text=config_text).open(step if step else None)
 
-    stream = None
-    if cfg.tbptt is not None:
+    stream = online = None
+    if cfg.online is not None:  # online gradient algorithms on streams (bptt.online.train)
+        from .online.train import OnlineStream
+        online = OnlineStream(cfg, task, net)
+        carry = online.init(net) if carry is None else carry
+    elif cfg.tbptt is not None:
         from .data.streams import stream_for
         stream = stream_for(task, cfg.batch, cfg.seed)
         if carry is None:
             carry = net.initial_state(cfg.batch)
 
     def checkpoint(at_step):
+        sink.checkpoint()
         arrays = {f"opt/{k}": v for k, v in optim.state_to_arrays(opt_state).items()}
         if carry is not None:
             arrays.update(_state_arrays(carry))
@@ -286,18 +326,28 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, qui
     if cfg.omega:
         from . import diagnostics
         omega = diagnostics
-    progress = Progress(cfg.steps, enabled=not quiet and sys.stderr.isatty(), start_step=step)
+    sampler = None
+    if cfg.sample_every:
+        from .sampling import sample_text
+
+        def sampler(step):  # a short sample, the same for a resumed run
+            return sample_text(net, 120, temperature=0.7, seed=step, vocab=task.data.vocab)
+    result = None
     t_start = time.perf_counter()
     last_good = step
     # overflow on the way to a NaN is reported once, as TrainingDiverged, not as numpy warnings
-    with open(out / METRICS, "a", newline="") as mf, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"):
-        writer = csv.writer(mf)
+    with sink, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"):
+        codes = stream is None and train_step.uses_codes(task, cfg)  # integer inputs: a row lookup
+        n_batch_loss = train_step.n_loss_steps(task)
         while step < cfg.steps:
-            if stream is None:
-                X, D = task.batch(np.random.default_rng([cfg.seed, 1, step]), cfg.batch)
+            if online is not None:
+                w = online.window(net, step, carry)
+                X, D, at, s0, E, g, carry, n_loss = w
+            elif stream is None:
+                X, D = train_step.batch_data(task, cfg, step, codes)
                 at, s0 = task.at, None
                 E, g = net.gradients(X, D, loss=task.loss, at=at, truncate=cfg.truncate)
-                n_loss = int(loss_mask(task.at, X.shape[0], 1, None, np.float64).sum())
+                n_loss = n_batch_loss
             else:
                 w = stream_window(net, stream, cfg.tbptt, step, carry, task.loss)
                 X, D, at, s0, E, g, carry = w.X, w.D, w.at, w.s0, w.E, w.grads, w.next_carry
@@ -308,71 +358,32 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, qui
                 if omega is not None:
                     _, og = omega.omega(net, X, D, loss=task.loss, at=at, s0=s0)
                     g = omega.add_omega(g, og, cfg.omega)
-                norm = optim.global_norm(g)
-                if not (math.isfinite(E) and math.isfinite(norm)):
-                    raise TrainingDiverged(
-                        f"the loss became {E} (gradient norm {norm}) at step {step}: lower --lr (now {cfg.lr}) or "
-                        f"use --clip; the last good checkpoint (step {last_good}) is kept in {str(ckpt_path)!r}")
-                if cfg.clip:
-                    g, _ = optim.clip_by_global_norm(g, cfg.clip)
-                lr = opt.lr_at(int(opt_state["step"]))
-                params, opt_state = opt.update(net.params, g, opt_state)
-                if not all(np.isfinite(a).all() for a in params.values()):
-                    raise TrainingDiverged(
-                        f"the parameters became NaN/inf at step {step}: lower --lr (now {cfg.lr}) or use --clip; "
-                        f"the last good checkpoint (step {last_good}) is kept in {str(ckpt_path)!r}")
-                net.params = params
+                opt_state, norm, lr = train_step.update(net, g, E, opt, opt_state, cfg.clip, step=step,
+                                                        lr_flag=cfg.lr, last_good=last_good, ckpt=ckpt_path)
                 loss = E / max(n_loss, 1)
-                row = [step, f"{loss:.9g}", f"{norm:.9g}", f"{lr:.9g}", f"{elapsed + time.perf_counter() - t_start:.3f}"]
+                row = {"step": step, "loss": loss, "grad_norm": norm, "lr": lr,
+                       "seconds": round(elapsed + time.perf_counter() - t_start, 3)}
                 if tracker is not None and step % cfg.track_gradients == 0:
-                    tm = tracker(net, X, D, loss=task.loss, at=(at if at is not None else -1),
-                                 s0=s0)
-                    row += [f"{tm[c]:.6g}" for c in TRACK_COLUMNS]
-                elif tracker is not None:
-                    row += [""] * len(TRACK_COLUMNS)
-                writer.writerow(row)
-                mf.flush()
-                progress.update(step, loss)
+                    row.update(tracker(net, X, D, loss=task.loss, at=(at if at is not None else -1), s0=s0))
+                if step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0):
+                    result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
+                    row.update(watch.heldout_values(result))
+                sink.row(row)
+                if sampler is not None and step % cfg.sample_every == 0:
+                    sink.sample(step, sampler(step))
             if step % cfg.checkpoint_every == 0 or step == cfg.steps or sigs.caught:
                 checkpoint(step)
                 last_good = step
             if sigs.caught:
-                progress.close()
                 name = "SIGINT" if sigs.caught == signal.SIGINT else "SIGTERM"
+                again = shlex.join(["bptt", "train", "--config", str(out / CONFIG), "--out", str(out), "--resume"])
                 raise Interrupted(f"{name} at step {step}: checkpoint written to {str(ckpt_path)!r}; "
-                                  f"resume with the same command and --resume")
-    progress.close()
+                                  f"resume with: {again}")
     elapsed += time.perf_counter() - t_start
-    result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
+    if result is None:  # nothing left to train (a finished checkpoint): the same evaluation
+        result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
     files.save(net, out / MODEL, {"task": task.describe(), "train": cfg.to_dict(), "heldout": result,
                                   "steps": step, "seconds": round(elapsed, 3)})
-    _plot_loss(out)
+    if not watch.plot_loss(out, f"{task.name} task, {cfg.cell} (H={cfg.hidden})", LOSS_LABEL[task.loss]):
+        sink.line(f"matplotlib is not installed: no loss.png (install it with: {watch.PLOT_INSTALL})")
     return result
-
-
-def _plot_loss(out: Path) -> None:
-    """loss.png from metrics.csv when matplotlib is installed (the [plot] extra)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    steps, losses = [], []
-    with open(out / METRICS, newline="") as f:
-        for r in csv.DictReader(f):
-            steps.append(int(r["step"]))
-            losses.append(float(r["loss"]))
-    if not steps:
-        return
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot(steps, losses, lw=1)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss per loss step")
-    ax.set_yscale("log")
-    ax.set_title(f"training loss ({out.name})")
-    fig.tight_layout()
-    with io.atomic_path(out / "loss.png", what="plot") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)

@@ -124,7 +124,7 @@ def backend_for(net, B: int, *, T: int | None = None, truncate=None, lengths=Non
     return _choose(net, B, reaches_all, lengths, resets, backend, max_states)
 
 
-def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_states):
+def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_states, bound="soft"):
     """``Network.gradients`` for backend != 'numpy' or max_states set. Returns (E, Gradients), or None
     when the caller's NumPy loop should run (backend 'auto' choosing NumPy)."""
     if max_states is not None or backend not in ("numba", "auto"):
@@ -132,10 +132,10 @@ def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_s
             from .. import memory
 
             return memory.gradients(net, X, D, loss=loss, at=at, truncate=truncate, s0=s0, lengths=lengths,
-                                    resets=resets, max_states=max_states)
+                                    resets=resets, max_states=max_states, bound=bound)
         return None
-    X, D = net._inputs(X, D, loss)
-    T, B, _ = X.shape
+    X, D = net._inputs(X, D, loss)  # X (T, B, I), or (T, B) integer class codes
+    T, B = X.shape[:2]
     lens, _, _ = net._masks(T, B, lengths, resets)
     lmask = validate.loss_mask(at, T, B, lens, net.dtype)
     truncate = validate.integer("truncate", truncate, low=1, allow_none=True)
@@ -150,5 +150,5 @@ def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_s
     return E, out
 
 
-__all__ = ["AUTO_MAX_WORK", "BACKENDS", "backend_for", "blas_available", "gradients", "numba_available", "numba_kernel", "numba_unsupported",
-           "work_per_step"]
+__all__ = ["AUTO_MAX_WORK", "BACKENDS", "backend_for", "blas_available", "gradients", "numba_available",
+           "numba_kernel", "numba_unsupported", "work_per_step"]

@@ -27,11 +27,12 @@ from .mathfn import consts
 
 
 def gradients(net, X, D, loss, lmask, carry):
-    """E and the gradients of a one-layer unidirectional net. X (T, B, I), D targets, lmask (T, B) the
+    """E and the gradients of a one-layer unidirectional net. X (T, B, I) or (T, B) integer class codes
+    (``bptt.codes``: the projection is a row lookup), D targets, lmask (T, B) the
     loss mask, carry the initial carry tuple of (B, H); all validated, in the net's dtype.
     Returns (E float, dict of the net's gradients, the carry's gradients as a tuple)."""
     cell, p = net.cell, net.views()[0][0]
-    T, B, _ = X.shape
+    T, B = X.shape[:2]
     C = consts(X.dtype)
     W = np.ascontiguousarray(p[cell.w_rec])
     h0 = np.ascontiguousarray(carry[0])
@@ -61,7 +62,7 @@ def gradients(net, X, D, loss, lmask, carry):
         dGH, dh0 = numba_gru.backward(dH, GX, W, hs, ghn, C)
         ds0 = (dh0,)
         dGX = GX
-    g = cell.weight_grads(X, hs[:-1], dGX, dGH)
+    g = cell.weight_grads(X, hs[:-1], dGX, dGH, n_in=net.n_in)
     g["Wy"] = dZf.T @ Sf
     g["by"] = dZf.sum(axis=0)
     return E, g, ds0
