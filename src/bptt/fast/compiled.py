@@ -33,7 +33,7 @@ def gradients(net, X, D, loss, lmask, carry):
     Returns (E float, dict of the net's gradients, the carry's gradients as a tuple)."""
     cell, p = net.cell, net.views()[0][0]
     T, B = X.shape[:2]
-    C = consts(X.dtype)
+    C = consts(net.dtype)
     W = np.ascontiguousarray(p[cell.w_rec])
     h0 = np.ascontiguousarray(carry[0])
     GX = np.ascontiguousarray(cell.project(p, X))  # (T, B, G*H), overwritten by the compiled loops
