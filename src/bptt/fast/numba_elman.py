@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from . import G1_CODES
-from .blas import gemm
+from .blas import matmul
 from .mathfn import scalars, sigmoid, tanh
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -47,8 +47,9 @@ def _dg(y, code, K):
 
 
 @_jit
-def forward_recurrence(GX, Ws, s0, g1, C):
-    """GX (T, B, H) input parts, overwritten; Ws (H, H); s0 (B, H); g1 a code; C = ``mathfn.consts``.
+def forward_recurrence(GX, WsT, s0, g1, C):
+    """GX (T, B, H) input parts, overwritten; WsT (H, H) = Ws^T contiguous; s0 (B, H); g1 a code;
+    C = ``mathfn.consts``.
     Returns S (T+1, B, H) with S[0] = s0 and S[t+1] = g1(GX[t] + S[t] Ws^T)."""
     T, B, H = GX.shape
     K = scalars(C)
@@ -57,7 +58,7 @@ def forward_recurrence(GX, Ws, s0, g1, C):
     S[0] = s0
     for t in range(T):
         z = GX[t]
-        gemm(S[t], Ws, z, True, one, one)  # z = GX_t + S_{t-1} Ws^T
+        matmul(S[t], WsT, z, one, one)  # z = GX_t + S_{t-1} Ws^T
         for b in range(B):
             zb, sb = z[b], S[t + 1, b]
             for j in range(H):
@@ -80,7 +81,7 @@ def backward_recurrence(dH, S, Ws, g1, C):
             for j in range(H):
                 db[j] = db[j] * _dg(sb[j], g1, K)
         if t > 0:
-            gemm(dz, Ws, dH[t - 1], False, one, one)  # dE/dS_{t-1} += dz_t Ws
+            matmul(dz, Ws, dH[t - 1], one, one)  # dE/dS_{t-1} += dz_t Ws
         else:
-            gemm(dz, Ws, ds0, False, one, zero)
+            matmul(dz, Ws, ds0, one, zero)
     return ds0

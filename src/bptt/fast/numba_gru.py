@@ -12,15 +12,15 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .blas import gemm
+from .blas import matmul
 from .mathfn import scalars, sigmoid, tanh
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
 @_jit
-def forward(GX, W, bh, h0, C):
-    """GX (T, B, 3H) = x_t W_ih^T + b_ih, overwritten with (r, z, n) of each step; W (3H, H) = W_hh,
+def forward(GX, WT, bh, h0, C):
+    """GX (T, B, 3H) = x_t W_ih^T + b_ih, overwritten with (r, z, n) of each step; WT (H, 3H) = W_hh^T,
     bh (3H,) = b_hh; h0 (B, H). Returns hs (T+1, B, H) (hs[0] = h0) and ghn (T, B, H) = W_hn h_{t-1} + b_hn."""
     T, B, G = GX.shape
     H = G // 3
@@ -31,7 +31,7 @@ def forward(GX, W, bh, h0, C):
     gh = np.empty((B, G), GX.dtype)
     hs[0] = h0
     for t in range(T):
-        gemm(hs[t], W, gh, True, one, zero)  # gh = h_{t-1} W_hh^T
+        matmul(hs[t], WT, gh, one, zero)  # gh = h_{t-1} W_hh^T
         a = GX[t]
         for b in range(B):
             ab, ghb, hp, hn, gn = a[b], gh[b], hs[t, b], hs[t + 1, b], ghn[t, b]
@@ -49,7 +49,7 @@ def forward(GX, W, bh, h0, C):
 @_jit
 def backward(dH, A, W, hs, ghn, C):
     """dH (T, B, H): the loss's dE/dh_t, overwritten with the total dE/dh_t; A (T, B, 3H): (r, z, n)
-    from ``forward``, overwritten with dE/dgx_t. Returns dGH (T, B, 3H) = dE/dgh_t and dE/dh_0 (B, H)."""
+    from ``forward``, overwritten with dE/dgx_t; W (3H, H) = W_hh. Returns dGH (T, B, 3H) = dE/dgh_t and dE/dh_0 (B, H)."""
     T, B, G = A.shape
     H = G // 3
     K = scalars(C)
@@ -72,8 +72,8 @@ def backward(dH, A, W, hs, ghn, C):
                 db[j], db[H + j], db[2 * H + j] = dar, daz, dan * r
                 cb[j] = dhj * z
         if t > 0:
-            gemm(d, W, dH[t - 1], False, one, one)  # dE/dh_{t-1} += dgh_t W_hh (+ carry, next pass)
+            matmul(d, W, dH[t - 1], one, one)  # dE/dh_{t-1} += dgh_t W_hh (+ carry, next pass)
         else:
-            gemm(d, W, dh0, False, one, zero)
+            matmul(d, W, dh0, one, zero)
     dh0 += carry
     return dGH, dh0

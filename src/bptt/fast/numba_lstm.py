@@ -12,16 +12,16 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .blas import gemm
+from .blas import matmul
 from .mathfn import scalars, sigmoid, tanh
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
 @_jit
-def forward(GX, W, h0, c0, C):
+def forward(GX, WT, h0, c0, C):
     """GX (T, B, 4H) = x_t W_ih^T + b_ih + b_hh, overwritten with the gates (i, f, g, o) of each step;
-    W (4H, H) = W_hh; h0, c0 (B, H); C = ``mathfn.consts``. Returns hs (T+1, B, H) (hs[0] = h0),
+    WT (H, 4H) = W_hh^T contiguous; h0, c0 (B, H); C = ``mathfn.consts``. Returns hs (T+1, B, H) (hs[0] = h0),
     cs (T+1, B, H) (cs[0] = c0) and tcs (T, B, H) = tanh(c_t)."""
     T, B, G = GX.shape
     H = G // 4
@@ -34,7 +34,7 @@ def forward(GX, W, h0, c0, C):
     cs[0] = c0
     for t in range(T):
         a = GX[t]
-        gemm(hs[t], W, a, True, one, one)  # a = GX_t + h_{t-1} W_hh^T
+        matmul(hs[t], WT, a, one, one)  # a = GX_t + h_{t-1} W_hh^T
         for b in range(B):
             ab, cp, cn, tc, hn = a[b], cs[t, b], cs[t + 1, b], tcs[t, b], hs[t + 1, b]
             for j in range(H):
@@ -54,7 +54,7 @@ def forward(GX, W, h0, c0, C):
 @_jit
 def backward(dH, A, W, cs, tcs, dc, C):
     """dH (T, B, H): the loss's dE/dh_t, overwritten with the total dE/dh_t; A (T, B, 4H): the gates
-    from ``forward``, overwritten with dE/da_t; dc (B, H): dE/dc_T (zeros), overwritten with dE/dc_0.
+    from ``forward``, overwritten with dE/da_t; W (4H, H) = W_hh; dc (B, H): dE/dc_T (zeros), overwritten with dE/dc_0.
     Returns dE/dh_0 (B, H)."""
     T, B, G = A.shape
     H = G // 4
@@ -75,7 +75,7 @@ def backward(dH, A, W, cs, tcs, dc, C):
                 ab[3 * H + j] = dh[j] * tcj * o * (one - o)
                 dcb[j] = dct * f
         if t > 0:
-            gemm(a, W, dH[t - 1], False, one, one)  # dE/dh_{t-1} += da_t W_hh
+            matmul(a, W, dH[t - 1], one, one)  # dE/dh_{t-1} += da_t W_hh
         else:
-            gemm(a, W, dh0, False, one, zero)
+            matmul(a, W, dh0, one, zero)
     return dh0
