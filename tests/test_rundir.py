@@ -234,3 +234,34 @@ def test_resume_with_same_data_continues(tmp_path, capsys):
     data, args, out = _interrupted_run(tmp_path, "text")
     assert main(["train", *args, "--steps", "6", "--out", str(out), "--resume"]) == 0
     assert bptt.load(out / "model.npz").meta["steps"] == 6
+
+
+# ---- evaluate RUN finds the data relative to the run folder ----------------------------------------
+@pytest.mark.parametrize("kind", ["text", "series"])
+def test_evaluate_from_another_directory(tmp_path, capsys, monkeypatch, kind):
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    monkeypatch.chdir(proj)
+    if kind == "text":
+        Path("t.txt").write_text(TEXT)
+        args = ["text", "--data", "t.txt", "--length", "8"]
+    else:
+        Path("s.csv").write_text("v\n" + "".join(f"{np.sin(i / 3):.5f}\n" for i in range(80)))
+        args = ["series", "--data", "s.csv", "--length", "6"]
+    assert main(["train", *args, "--batch", "4", "--hidden", "4", "--heldout", "8", "--steps", "2", "--quiet",
+                 "--out", "runs/r"]) == 0
+    capsys.readouterr()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["evaluate", str(proj / "runs" / "r"), "--heldout", "4", "--json"]) == 0
+    assert capsys.readouterr().out.startswith("{")
+    # the whole project moved: still found, relative to the run folder
+    moved = tmp_path / "moved"
+    proj.rename(moved)
+    assert main(["evaluate", str(moved / "runs" / "r"), "--heldout", "4", "--json"]) == 0
+    capsys.readouterr()
+    # the data is gone: one line naming both places looked at and --data
+    (moved / ("t.txt" if kind == "text" else "s.csv")).unlink()
+    code, err = cli(["evaluate", str(moved / "runs" / "r"), "--heldout", "4"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "not found" in err and "--data" in err, err

@@ -319,8 +319,11 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
     """The run itself, in a folder this process holds (validated; nothing refused from here on)."""
     from .evaluate import evaluate
 
+    from .data.tasks import with_path_from_run
+
     net, opt_state, step, elapsed, carry, note = start
     ckpt_path = out / CKPT
+    task_meta = with_path_from_run(task.describe(), out)  # `bptt evaluate RUN` finds the data from anywhere
     log(f"training {cfg.cell} (H={cfg.hidden}) on {cfg.task} for {cfg.steps} steps into {out}/")
     if note:
         log(note)
@@ -339,7 +342,7 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
         if carry is not None:
             arrays.update(_state_arrays(carry))
         files.save_checkpoint(ckpt_path, net, arrays, {
-            "task": task.describe(), "train": cfg.to_dict(), "step": at_step,
+            "task": task_meta, "train": cfg.to_dict(), "step": at_step,
             "elapsed": elapsed + (time.perf_counter() - t_start)})
 
     tracker = None
@@ -408,7 +411,7 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
     progress.close()
     elapsed += time.perf_counter() - t_start
     result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
-    files.save(net, out / MODEL, {"task": task.describe(), "train": cfg.to_dict(), "heldout": result,
+    files.save(net, out / MODEL, {"task": task_meta, "train": cfg.to_dict(), "heldout": result,
                                   "steps": step, "seconds": round(elapsed, 3)})
     _plot_loss(out)
     return result

@@ -29,14 +29,15 @@ def load_model(path):
     return net
 
 
-def task_for(net, data=None):
+def task_for(net, data=None, model=None):
     """The model's task; with ``data``, the same task on another file (text: encoded with the model's
-    vocabulary, the whole file held out; series: normalised with the model's mean and std)."""
+    vocabulary, the whole file held out; series: normalised with the model's mean and std). ``model``: the
+    run folder or model file the net came from: a stored data path is looked for relative to it first."""
     from ..data import task_from_description
 
     desc = dict(net.meta["task"])
     if data is None:
-        return task_from_description(desc)
+        return task_from_description(desc, model_path(model).parent if model is not None else None)
     try:
         return _task_on(desc, data)
     except InputError as e:  # the data module's messages name no option: this one is about --data
