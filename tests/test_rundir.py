@@ -71,8 +71,9 @@ def test_stale_temps_removed_only_under_the_lock(tmp_path):
 
 # ---- the lock across processes: a second writer while the first runs, and after kill -9 -------------
 def _wait_for_holder(out: Path, proc, timeout=60.0) -> None:
+    """Until ``proc`` holds the lock and has written its first checkpoint (its start-up is over)."""
     t0 = time.monotonic()
-    while rundir.holder(out) != proc.pid:
+    while rundir.holder(out) != proc.pid or not (out / "checkpoint.npz").exists():
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() - t0 < timeout, "the first run never took the lock"
         time.sleep(0.05)
@@ -221,7 +222,7 @@ def test_resume_with_changed_vocabulary_refused(tmp_path, capsys):
     data, args, out = _interrupted_run(tmp_path, "text")
     net, arrays, meta = files.load_checkpoint(out / "checkpoint.npz")
     meta = {k: v for k, v in meta.items() if k != "network"}
-    meta["task"] = dict(meta["task"], vocab=meta["task"]["vocab"][::-1])
+    meta["task"] = dict(meta["task"], vocab=meta["task"]["vocab"].replace("z", "{"))  # sorted, one changed
     files.save_checkpoint(out / "checkpoint.npz", net, arrays, meta)
     before = snapshot(tmp_path)
     capsys.readouterr()

@@ -26,9 +26,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import files, io, optim, rundir
+from . import files, io, optim, rundir, schema
 from .config import TrainConfig, to_toml
-from .errors import InputError, Interrupted, TrainingDiverged
+from .errors import InputError, Interrupted, ModelFileError, TrainingDiverged
 from .network import Network
 from .validate import loss_mask
 
@@ -281,8 +281,8 @@ def _starting_point(cfg: TrainConfig, task, out: Path, opt, net: Network, *, res
     rundir.refuse_existing_run(out, resume=resume, force=force)
     ckpt_path = out / CKPT
     if resume and ckpt_path.exists():
-        net, arrays, meta = files.load_checkpoint(ckpt_path)
-        saved = meta.get("train", {})
+        net, arrays, meta, step, elapsed = load_resumable(ckpt_path)
+        saved = meta["train"]
         ignore = {"steps", "checkpoint_every", "heldout"}
         diff = {k: (saved.get(k), v) for k, v in cfg.to_dict().items() if k not in ignore and saved.get(k) != v}
         if diff:
@@ -292,10 +292,20 @@ def _starting_point(cfg: TrainConfig, task, out: Path, opt, net: Network, *, res
         check_same_data(meta.get("task"), task, ckpt_path)
         opt_state = optim.state_from_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
         carry = _state_from(arrays) if any(k.startswith("carry/") for k in arrays) else None
-        return _Start(net, opt_state, int(meta["step"]), float(meta["elapsed"]), carry,
-                      f"resuming from step {int(meta['step'])} ({ckpt_path})")
+        return _Start(net, opt_state, step, elapsed, carry, f"resuming from step {step} ({ckpt_path})")
     note = f"no checkpoint in {str(out)!r} yet: starting from the beginning" if resume else None
     return _Start(net, opt.init(net.params), 0, 0.0, None, note)
+
+
+def load_resumable(ckpt_path) -> tuple[Network, dict, dict, int, float]:
+    """A training checkpoint, every field checked: (net, arrays, meta, step, elapsed). Any problem is one
+    ModelFileError naming the file and the field."""
+    net, arrays, meta = files.load_checkpoint(ckpt_path)
+    try:
+        step, elapsed = schema.training_state(meta, arrays)
+    except InputError as e:
+        raise ModelFileError(f"cannot resume from checkpoint file {str(ckpt_path)!r}: {e}") from None
+    return net, arrays, meta, step, elapsed
 
 
 def check_same_data(saved: dict | None, task, ckpt_path) -> None:
