@@ -453,15 +453,49 @@ def _read_member(
             pos += len(chunk)
         if raw.read(1):  # reading to the end also checks the CRC
             raise _Bad(f"member {member!r} is longer than it declares")
-    fp = _CountingReader(_stdio.BytesIO(view[: min(size, _MAX_HEADER)]))
-    shape, fortran, dtype = _read_npy_header(fp, member)
+    head = bytes(view[: min(size, _MAX_HEADER)])
+    fast = _fast_header(head)
+    if fast is not None:
+        shape, fortran, dtype, hlen = fast
+    else:  # any other spelling of a header: numpy's own parser, then the same checks
+        fp = _CountingReader(_stdio.BytesIO(head))
+        shape, fortran, dtype = _read_npy_header(fp, member)
+        hlen = fp.count
     nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
-    if fp.count + nbytes != size:
+    if hlen + nbytes != size:
         raise _Bad(
             f"member {member!r} declares shape {shape} of {dtype.str} ({nbytes} bytes) but holds "
-            f"{size - fp.count} bytes of data"
+            f"{size - hlen} bytes of data"
         )
-    return shape, fortran, dtype, buf[fp.count :]
+    return shape, fortran, dtype, buf[hlen:]
+
+
+# The header numpy writes for a plain array, e.g. {'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }
+_HEADER_RE = re.compile(
+    rb"\{'descr': '([<>|=]?[biuf][1248])', 'fortran_order': (True|False), 'shape': \(((?:[0-9]{1,18}, ?)*"
+    rb"(?:[0-9]{1,18})?)\), \} *\n"
+)
+
+
+def _fast_header(head: bytes):
+    """(shape, fortran, dtype, header length) of a .npy header in the exact form numpy writes for plain
+    numbers, parsed by one anchored regular expression (no literal_eval); None for any other form."""
+    if head[:6] != b"\x93NUMPY" or len(head) < 12:
+        return None
+    if head[6:8] == b"\x01\x00":
+        start, hlen = 10, int.from_bytes(head[8:10], "little")
+    elif head[6:8] == b"\x02\x00":
+        start, hlen = 12, int.from_bytes(head[8:12], "little")
+    else:
+        return None
+    m = _HEADER_RE.fullmatch(head, start, start + hlen)
+    if m is None:
+        return None
+    dims = m.group(3).replace(b" ", b"").split(b",")
+    shape = tuple(int(d) for d in dims if d)
+    if len(dims) == 1 and dims[0] and len(shape) == 1 and not m.group(3).endswith(b","):
+        return None  # "(3)" is not a tuple: leave the oddity to numpy's parser
+    return shape, m.group(2) == b"True", np.dtype(m.group(1).decode("ascii")), start + hlen
 
 
 def _json_constant(name: str) -> Any:

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import files, io, optim, rundir, schema
-from .config import TrainConfig, to_toml
+from .config import TrainConfig, to_toml, utf8
 from .errors import InputError, Interrupted, ModelFileError, TrainingDiverged
 from .network import Network
 from .validate import loss_mask
@@ -90,12 +90,22 @@ def check_sizes(task, hidden: int = 0, layers: int = 1, batch: int = 0, heldout:
         limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # not available on this platform
         return
-    T = max(task.length, k2)
-    need = {"--length" if T > batch else "--batch": 8 * T * batch * (task.n_in + task.n_out + 4 * hidden * layers),
-            "--heldout": 8 * task.length * heldout * task.n_in,
-            "--hidden": 8 * 4 * hidden * (hidden + task.n_in) * layers}
-    opt, bytes_ = max(need.items(), key=lambda kv: kv[1])
+    def need(T, batch, hidden, layers, heldout):
+        return {"--length" if T > batch else "--batch": 8 * T * batch * (task.n_in + task.n_out + 4 * hidden * layers),
+                "--heldout": 8 * T * heldout * task.n_in,
+                "--hidden": 8 * 4 * hidden * (hidden + task.n_in) * layers}
+
+    sizes = {"T": max(task.length, k2), "batch": batch, "hidden": hidden, "layers": layers, "heldout": heldout}
+    opt, bytes_ = max(need(**sizes).items(), key=lambda kv: kv[1])
     if bytes_ > limit:
+        # blame the first option that alone brings the need under the limit when set to 1 (--layers 200000
+        # is a --layers problem even though the batch's states are the biggest array)
+        names = {"layers": "--layers", "hidden": "--hidden", "heldout": "--heldout", "batch": "--batch",
+                 "T": "--length"}
+        for k, name in names.items():
+            if sizes[k] > 1 and max(need(**dict(sizes, **{k: 1})).values()) <= limit:
+                opt = name
+                break
         raise InputError(f"{opt}: the arrays need at least {bytes_ / 2**30:.3g} GiB, more than this machine's "
                          f"{limit / 2**30:.3g} GiB of memory; expected a smaller {opt}")
 
@@ -229,7 +239,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, for
     this process's PID). A folder that already holds a run is refused unless ``resume`` (continue it from its
     checkpoint) or ``force`` (start over: its model, checkpoint, metrics and plot are replaced, and ``log`` says
     so). Everything (options, data, checkpoint) is checked before the first byte is written."""
-    out = Path(out)
+    out = Path(utf8("--out", os.fspath(out)))
     if resume and force:
         raise InputError("--resume and --force: choose one (--resume continues the run in --out, --force replaces it)")
     task = build_task(cfg)
@@ -365,7 +375,14 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
         omega = diagnostics
     progress = Progress(cfg.steps, enabled=not quiet and sys.stderr.isatty(), start_step=step)
     t_start = time.perf_counter()
-    last_good = step
+    last_good = step if ckpt_path.exists() else None  # a fresh run has no checkpoint before its first one
+
+    def kept() -> str:
+        if last_good is None:
+            return (f"no checkpoint was written yet (the first comes at step {min(cfg.checkpoint_every, cfg.steps)}),"
+                    " so there is nothing to resume: start over with --force")
+        return f"the last good checkpoint (step {last_good}) is kept in {str(ckpt_path)!r}"
+
     # overflow on the way to a NaN is reported once, as TrainingDiverged, not as numpy warnings
     with open(out / METRICS, "a", newline="") as mf, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"):
         writer = csv.writer(mf)
@@ -389,7 +406,7 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
                 if not (math.isfinite(E) and math.isfinite(norm)):
                     raise TrainingDiverged(
                         f"the loss became {E} (gradient norm {norm}) at step {step}: lower --lr (now {cfg.lr}) or "
-                        f"use --clip; the last good checkpoint (step {last_good}) is kept in {str(ckpt_path)!r}")
+                        f"use --clip; {kept()}")
                 if cfg.clip:
                     g, _ = optim.clip_by_global_norm(g, cfg.clip)
                 lr = opt.lr_at(int(opt_state["step"]))
@@ -397,7 +414,7 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
                 if not all(np.isfinite(a).all() for a in params.values()):
                     raise TrainingDiverged(
                         f"the parameters became NaN/inf at step {step}: lower --lr (now {cfg.lr}) or use --clip; "
-                        f"the last good checkpoint (step {last_good}) is kept in {str(ckpt_path)!r}")
+                        f"{kept()}")
                 net.params = params
                 loss = E / max(n_loss, 1)
                 row = [step, f"{loss:.9g}", f"{norm:.9g}", f"{lr:.9g}", f"{elapsed + time.perf_counter() - t_start:.3f}"]
@@ -420,11 +437,23 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
                                   f"resume with the same command and --resume")
     progress.close()
     elapsed += time.perf_counter() - t_start
-    result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
-    files.save(net, out / MODEL, {"task": task_meta, "train": cfg.to_dict(), "heldout": result,
-                                  "steps": step, "seconds": round(elapsed, 3)})
-    _plot_loss(out)
+    with _Signals() as sigs:  # a signal now: the step-N checkpoint is written; say so and stop cleanly
+        result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
+        if sigs.caught:
+            raise Interrupted(f"{_signame(sigs.caught)} during the final evaluation: the checkpoint of step {step} is "
+                              f"in {str(ckpt_path)!r}; finish (evaluate and write model.npz) with the same command and "
+                              "--resume")
+        files.save(net, out / MODEL, {"task": task_meta, "train": cfg.to_dict(), "heldout": result,
+                                      "steps": step, "seconds": round(elapsed, 3)})
+        if sigs.caught:
+            raise Interrupted(f"{_signame(sigs.caught)} while saving: {str(out / MODEL)!r} was written whole; the run "
+                              "is complete (loss.png was not drawn)")
+        _plot_loss(out)
     return result
+
+
+def _signame(signum) -> str:
+    return "SIGINT" if signum == signal.SIGINT else "SIGTERM"
 
 
 def _plot_loss(out: Path) -> None:
