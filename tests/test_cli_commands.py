@@ -129,7 +129,10 @@ def test_evaluate_series_reports_mse_mae_and_naive_baseline(runs, capsys):
     err = (Y - D)[1:, :, 0] * std  # original units, after the 1-step burn-in
     assert math.isclose(r["mse"], np.mean(err ** 2), rel_tol=1e-9)
     assert math.isclose(r["mae"], np.mean(np.abs(err)), rel_tol=1e-9)
-    assert np.allclose(D[:, :, 0].T * std + mean, windows, rtol=0, atol=1e-9)  # D holds those targets
+    # D holds the changes into those targets (the model predicts changes: transform "diff")
+    changes = np.lib.stride_tricks.sliding_window_view(np.diff(v)[n_train - 1:], T)
+    assert net.meta["task"]["transform"] == "diff"
+    assert np.allclose(D[:, :, 0].T * std + mean, changes, rtol=0, atol=1e-9)
 
 
 def test_evaluate_plain_output(runs, capsys):
@@ -168,11 +171,16 @@ def test_predict_json(runs, capsys):
     assert all(math.isfinite(x) for x in r["forecast"])
     v = _series_values().round(6)
     assert r["last_value"] == pytest.approx(v[-1], abs=1e-9)
-    # the first forecast is the net's one-step prediction after reading the whole (normalised) series
+    # every forecast recomputed: the net reads the last T normalised changes (T = its training length), then
+    # each predicted change is added to the last value and fed back as the next input
     net = files.load(runs["series"] / "model.npz")
-    mean, std = net.meta["task"]["mean"], net.meta["task"]["std"]
-    y = net.forward(((v - mean) / std)[:, None, None]).Y[-1, 0, 0]
-    assert math.isclose(r["forecast"][0], y * std + mean, rel_tol=1e-12)
+    mean, std, T = net.meta["task"]["mean"], net.meta["task"]["std"], net.meta["task"]["length"]
+    fw = net.forward(((np.diff(v)[-T:] - mean) / std)[:, None, None])
+    y, state, last = fw.Y[-1], fw.state, v[-1]
+    for got in r["forecast"]:
+        last = last + float(y[0, 0]) * std + mean
+        assert math.isclose(got, last, rel_tol=1e-12)
+        y, state = net.step(y, state)
     again = json.loads(run_cli(capsys, "predict", runs["series"], "--data", runs["series.csv"], "--horizon", 3,
                                "--json"))
     assert again["forecast"] == r["forecast"][:3]  # deterministic, and a shorter horizon is a prefix

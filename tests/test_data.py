@@ -344,7 +344,7 @@ def test_series_npy(tmp_path):
 
 def test_series_normalisation_windows_and_metric():
     v = np.sin(np.arange(60) * 0.3) * 5 + 10
-    data = SeriesData.from_values(v, val_fraction=0.25)
+    data = SeriesData.from_values(v, val_fraction=0.25, transform="level")
     assert data.n_train == 45
     assert data.mean == pytest.approx(v[:45].mean()) and data.std == pytest.approx(v[:45].std())
     np.testing.assert_allclose(data.denormalise(data.normalise(v)), v, rtol=0, atol=1e-12)
@@ -363,6 +363,47 @@ def test_series_normalisation_windows_and_metric():
     assert m2["mae"] == pytest.approx(0.1 * data.std)
 
 
+def test_series_diff_transform_windows_metric_and_forecast():
+    """The default transform: the net reads and predicts changes, normalised by the training changes."""
+    v = np.sin(np.arange(60) * 0.3) * 5 + 0.2 * np.arange(60) + 10         # seasonal with a trend
+    data = SeriesData.from_values(v, val_fraction=0.25)
+    assert data.transform == "diff" and data.n_train == 45
+    dv = np.diff(v)                                                        # dv[j] = v[j+1] - v[j]
+    assert data.mean == pytest.approx(dv[:44].mean()) and data.std == pytest.approx(dv[:44].std())
+    X, D = data.batch(np.random.default_rng(0), 5, 8)
+    np.testing.assert_allclose(X[1:], D[:-1])
+    assert np.all(data.denormalise(D) <= dv[:44].max() + 1e-12)           # training targets: training changes
+    Xh, Dh = data.heldout(8)
+    assert Xh.shape == (8, data.n_heldout(8), 1) == (8, 8, 1)
+    # the first held-out target is the change into the first held-out value, the last one into the last value
+    np.testing.assert_allclose(data.denormalise(Dh[:, 0, 0]), v[45:53] - v[44:52])
+    np.testing.assert_allclose(data.denormalise(Dh[-1, -1, 0]), v[-1] - v[-2])
+    # the last-value forecast is "no change": its errors are the changes themselves; the net's are (Y-D)*std
+    m = data.metric(Dh, Dh)
+    assert m["mse"] == 0.0
+    ch = data.denormalise(Dh)[1:, :, 0]
+    assert m["baseline_mse"] == pytest.approx(np.mean(ch ** 2))
+    no_change = np.full_like(Dh, -data.mean / data.std)
+    assert data.metric(no_change, Dh)["mse"] == pytest.approx(m["baseline_mse"])
+    # forecast: warm up on the last changes, then feed each predicted change back
+    from bptt import Elman
+    from bptt.data.series import forecast
+    net = Elman(1, 4, 1, seed=2)
+    fc = forecast(net, v, "diff", data.mean, data.std, horizon=5, warmup=8)
+    z = (dv[-8:] - data.mean) / data.std
+    fw = net.forward(z[:, None, None])
+    y, state, last, want = fw.Y[-1], fw.state, v[-1], []
+    for _ in range(5):
+        last = last + y[0, 0] * data.std + data.mean
+        want.append(last)
+        y, state = net.step(y, state)
+    np.testing.assert_allclose(fc, want, rtol=1e-12)
+    with pytest.raises(InputError, match="transform"):
+        SeriesData.from_values(v, transform="log")
+    line = SeriesData.from_values(np.arange(20.0))                         # constant changes: std falls back to 1
+    assert line.mean == 1.0 and line.std == 1.0
+
+
 def test_airline_dataset():
     data = SeriesData.from_file(builtin_series("airline"))
     assert len(data.values) == 144 and data.column == "passengers"
@@ -374,7 +415,8 @@ def test_airline_dataset():
     assert D.shape == (12, 18, 1)
     m = task.metric(D, D)
     assert m["solved"] == 1.0 and m["baseline_mse"] > 0
-    assert task.metric(np.concatenate([X[:1], D[:-1]]), D)["solved"] == 0.0  # the baseline does not beat itself
+    no_change = np.full_like(D, -task.data.mean / task.data.std)         # the last-value forecast, as a change
+    assert task.metric(no_change, D)["solved"] == 0.0  # the baseline does not beat itself
     again = task_from_description(json.loads(json.dumps(task.describe())))
     assert again.describe() == task.describe()
     with pytest.raises(InputError, match="airline"):

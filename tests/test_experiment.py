@@ -62,8 +62,8 @@ def test_tiny_grid_csv_table_and_resume(experiment, tmp_path, capsys, count_trai
         assert net.meta["train"]["steps"] == 3 and net.meta["train"]["task"] == "order"
         assert (r["solved"], r["loss"]) == (net.meta["heldout"]["solved"], net.meta["heldout"]["loss"])
         cfg = ex.run_config(ex.Grid(steps=3, hidden=3), "order", r["cell"], r["length"], 0)
-        assert cfg.to_dict() == net.meta["train"]
         task = bptt.train.build_task(cfg)
+        assert bptt.train.resolve_for_task(cfg, task).to_dict() == net.meta["train"]
         prof = ex.measure_memory(net, task, 0)
         assert r["effective_memory"] == prof.effective_memory and r["memory_censored"] == int(prof.censored)
         assert r["decay_rate"] == prof.decay_rate and r["memory_cell"] is None  # no cell state: GRU, Elman

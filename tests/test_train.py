@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -46,7 +47,8 @@ def test_outputs(reference):
         assert (out / name).exists(), name
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [int(r["step"]) for r in rows] == list(range(1, 31))
-    assert set(rows[0]) == {"step", "loss", "grad_norm", "lr", "seconds"}
+    assert list(rows[0]) == ["step", "loss", "grad_norm", "lr", "seconds", "heldout_loss", "heldout_mse",
+                             "heldout_solved"]
     net = files.load(out / "model.npz")
     assert net.meta["task"]["name"] == "adding" and net.meta["train"]["steps"] == 30
     assert np.load(out / "model.npz", allow_pickle=False)["Ws"].shape == (6, 6)
@@ -121,6 +123,13 @@ def test_sigint_checkpoints_and_exits_130(tmp_path):
     net, _, meta = files.load_checkpoint(out / "checkpoint.npz")
     last = int(open(out / "metrics.csv").read().splitlines()[-1].split(",")[0])
     assert meta["step"] == last > 20
+    # the hint is the exact command: run it (with fewer steps left, so that it ends soon)
+    again = shlex.split(err.split("resume with: ")[1].strip())
+    assert again[:2] == ["bptt", "train"] and again[-1] == "--resume"
+    r = subprocess.run([sys.executable, "-m", "bptt", *again[1:], "--steps", str(last + 5), "--quiet"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert files.load(out / "model.npz").meta["steps"] == last + 5
 
 
 def test_resume_without_checkpoint_starts_over_and_says_so(tmp_path, capsys):

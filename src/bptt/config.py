@@ -45,7 +45,11 @@ class TrainConfig:
     checkpoint_every: int = 100
     track_gradients: int = 0  # record gradient-flow metrics every N steps (0 = off)
     omega: float = 0.0  # Pascanu et al. 2013 regulariser weight (Elman only)
-    heldout: int = 512  # held-out sequences for the final evaluation
+    heldout: int = 512  # held-out sequences of each evaluation
+    eval_every: int | None = None  # held-out evaluation every N steps (None: a tenth of the run; 0: at the end only)
+    sample_every: int = 0  # text: a short sample every N steps into the log and samples.txt (0 = off)
+    log_every: int = 0  # stderr not a terminal: a log line every N steps (0: every 30 s)
+    tensorboard: bool = False  # event files under DIR/tb/ (the [tensorboard] extra)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -56,7 +60,8 @@ class TrainConfig:
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 INTS = {"hidden": 1, "layers": 1, "steps": 1, "batch": 1, "length": 2, "truncate": 1, "seed": 0,
-        "checkpoint_every": 1, "track_gradients": 0, "heldout": 1}
+        "checkpoint_every": 1, "track_gradients": 0, "heldout": 1, "eval_every": 0, "sample_every": 0,
+        "log_every": 0}
 FLOATS = {"forget_bias": None, "lr": 0.0, "clip": 0.0, "omega": 0.0}
 TASKS = ("adding", "sine", "copy", "order", "text", "series")
 G1S = HIDDEN_ACTIVATIONS
@@ -72,7 +77,7 @@ def check(cfg: TrainConfig) -> TrainConfig:
     """Validate every field; returns cfg unchanged or raises InputError naming the option."""
     for name, low in INTS.items():
         v = getattr(cfg, name)
-        if v is None and name in ("length", "truncate"):
+        if v is None and name in ("length", "truncate", "eval_every"):
             continue
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
             raise InputError(f"{_opt(name)}: got {v!r}, expected an integer >= {low}")
@@ -90,6 +95,11 @@ def check(cfg: TrainConfig) -> TrainConfig:
             hint = " (softmax is an output activation: use it as --g2)" if name == "g1" and v == "softmax" else ""
             raise InputError(f"{_opt(name) if name != 'task' else 'task'}: got {v!r}{hint}, "
                              f"expected one of {', '.join(choices)}")
+    if not isinstance(cfg.tensorboard, bool):
+        raise InputError(f"--tensorboard: got {cfg.tensorboard!r}, expected true or false")
+    if cfg.sample_every and cfg.task != "text":
+        raise InputError(f"--sample-every: got {cfg.sample_every} for the {cfg.task} task; samples are for the text "
+                         "task (leave --sample-every out)")
     if cfg.g2 is not None and (not isinstance(cfg.g2, str) or cfg.g2 not in ACTIVATIONS):
         raise InputError(f"--g2: got {cfg.g2!r}, expected one of {', '.join(ACTIVATIONS)}")
     for name in ("data", "column"):

@@ -117,7 +117,7 @@ def run_name(task: str, cell: str, length: int, seed: int) -> str:
 def run_config(grid: Grid, task: str, cell: str, length: int, seed: int) -> config.TrainConfig:
     """The run's TrainConfig: bptt train's defaults for the task, the cell's fields, the grid's sizes."""
     return config.resolve({}, {"task": task, "length": length, "seed": seed, "steps": grid.steps,
-                               "hidden": grid.hidden, "heldout": grid.heldout, **CELLS[cell]})
+                               "hidden": grid.hidden, "heldout": grid.heldout, "eval_every": 0, **CELLS[cell]})
 
 
 def plan(grid: Grid) -> tuple[list[tuple], list[str]]:
@@ -205,7 +205,9 @@ def run_one(grid: Grid, out: Path, task: str, cell: str, length: int, seed: int,
 
 def _check_saved(net, cfg, folder):
     """The saved run must have been made with this configuration (a folder of another grid is an error)."""
-    saved, want = net.meta.get("train") or {}, cfg.to_dict()
+    from .train import build_task, resolve_for_task
+
+    saved, want = net.meta.get("train") or {}, resolve_for_task(cfg, build_task(cfg)).to_dict()
     if saved != want:
         diff = sorted(k for k in want if saved.get(k) != want[k])
         k = diff[0] if diff else "train"

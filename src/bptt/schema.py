@@ -133,7 +133,10 @@ def check_task(desc: Any, net=None) -> None:
     if name in ("text", "series"):
         req = {"name", "path", "length", "val_fraction", "sha256"} | ({"vocab"} if name == "text" else
                                                                      {"column", "burn_in", "mean", "std"})
-        _keys("task", desc, req, {PATH_FROM_RUN})
+        _keys("task", desc, req, {PATH_FROM_RUN} | ({"transform"} if name == "series" else set()))
+        if "transform" in desc:
+            from .data.series import TRANSFORMS
+            _str("task.transform", desc["transform"], TRANSFORMS)
         _str("task.path", desc["path"])
         if PATH_FROM_RUN in desc:
             _str(f"task.{PATH_FROM_RUN}", desc[PATH_FROM_RUN])
@@ -178,7 +181,7 @@ def check_train(train: Any):
     from .config import FIELDS, TrainConfig, check
 
     train = _dict("train", train)
-    _keys("train", train, set(FIELDS))
+    _keys("train", train, set(), set(FIELDS))  # a key added by a later bptt takes its default
     values = dict(train)
     if isinstance(values.get("tbptt"), list):
         values["tbptt"] = tuple(values["tbptt"])

@@ -14,13 +14,12 @@ checkpoint of those resumes bit for bit, and an interrupted run loses nothing.
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import math
 import os
+import shlex
 import signal
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -35,6 +34,7 @@ from .validate import loss_mask
 CKPT, MODEL, METRICS, CONFIG = "checkpoint.npz", "model.npz", "metrics.csv", "config.toml"
 BASE_COLUMNS = ["step", "loss", "grad_norm", "lr", "seconds"]
 TRACK_COLUMNS = ["effective_memory", "decay_rate", "spectral_radius"]
+LOSS_LABEL = {"squared": "squared error per predicted step", "cross_entropy": "cross-entropy per predicted step (nats)"}
 
 
 def build_task(cfg: TrainConfig):
@@ -126,40 +126,6 @@ def _state_from(arrays: dict):
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
-@dataclass
-class Progress:
-    """A one-line progress bar on stderr (only when it is a terminal and not --quiet)."""
-
-    total: int
-    enabled: bool
-    start_step: int = 0
-    t0: float = 0.0
-
-    def __post_init__(self):
-        self.t0 = time.perf_counter()
-
-    last: float = 0.0
-
-    def update(self, step: int, loss: float):
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if now - self.last < 0.1 and step < self.total:  # at most ten redraws a second
-            return
-        self.last = now
-        done = step - self.start_step
-        rate = done / max(time.perf_counter() - self.t0, 1e-9)
-        eta = (self.total - step) / rate if rate > 0 else float("inf")
-        eta_s = f"{int(eta // 60)}:{int(eta % 60):02d}" if math.isfinite(eta) else "?"
-        bar = "#" * int(30 * step / self.total)
-        sys.stderr.write(f"\r[{bar:<30}] step {step}/{self.total} loss {loss:.4g} {rate:.1f} steps/s ETA {eta_s} ")
-        sys.stderr.flush()
-
-    def close(self):
-        if self.enabled:
-            sys.stderr.write("\n")
-
-
 class _Signals:
     """SIGINT/SIGTERM set a flag; the loop finishes its step, checkpoints and stops."""
 
@@ -217,18 +183,13 @@ def _metrics_columns(cfg):
     return BASE_COLUMNS + (TRACK_COLUMNS if cfg.track_gradients else [])
 
 
-def _prepare_metrics(path: Path, cfg, resume_step: int | None):
-    """Fresh run: header only. Resume: keep the rows up to the checkpoint's step (rows written after
-    it are redone by the resumed run), rewritten atomically."""
-    cols = _metrics_columns(cfg)
-    rows = []
-    if resume_step is not None and path.exists():
-        with open(path, newline="") as f:
-            for r in csv.reader(f):
-                if r and r[0].isdigit() and int(r[0]) <= resume_step and len(r) == len(cols):
-                    rows.append(r)
-    text = ",".join(cols) + "\n" + "".join(",".join(r) + "\n" for r in rows)
-    io.atomic_write_bytes(path, text.encode(), what="metrics file")
+def resolve_for_task(cfg: TrainConfig, task) -> TrainConfig:
+    """``cfg`` with every value the run uses written out: the task's length (copy: its delay), the output
+    activation, the evaluation interval (a tenth of the run unless given)."""
+    length = task.delay if cfg.task == "copy" else task.length
+    g2 = cfg.g2 or ("softmax" if task.loss == "cross_entropy" else "identity")
+    every = max(1, cfg.steps // 10) if cfg.eval_every is None else cfg.eval_every
+    return dataclasses.replace(cfg, length=length, g2=g2, eval_every=every)
 
 
 def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, force: bool = False,
@@ -244,6 +205,10 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, for
         raise InputError("--resume and --force: choose one (--resume continues the run in --out, --force replaces it)")
     task = build_task(cfg)
     check_sizes(task, cfg.hidden, cfg.layers, cfg.batch, cfg.heldout, cfg.tbptt[1] if cfg.tbptt else 0)
+    cfg = resolve_for_task(cfg, task)
+    if cfg.tensorboard:
+        from .watch import check_tensorboard
+        check_tensorboard()
     opt = build_optimizer(cfg)
     fresh = build_net(cfg, task)  # checks the options that shape the net (e.g. --g2) before the folder
     seen = _fingerprint(out)
@@ -288,21 +253,18 @@ class _Start(NamedTuple):
 def _starting_point(cfg: TrainConfig, task, out: Path, opt, net: Network, *, resume: bool, force: bool) -> _Start:
     """Read-only: refuse a folder holding another run, and for ``resume`` load and check the checkpoint
     (options, data) -> where training starts (``net``, freshly built, when not resuming)."""
+    from . import resume as resuming
+
     rundir.refuse_existing_run(out, resume=resume, force=force)
     ckpt_path = out / CKPT
     if resume and ckpt_path.exists():
         net, arrays, meta, step, elapsed = load_resumable(ckpt_path)
-        saved = meta["train"]
-        ignore = {"steps", "checkpoint_every", "heldout"}
-        diff = {k: (saved.get(k), v) for k, v in cfg.to_dict().items() if k not in ignore and saved.get(k) != v}
-        if diff:
-            k, (a, b) = next(iter(diff.items()))
-            raise InputError(f"--resume: the checkpoint in {str(out)!r} was made with --{k.replace('_', '-')} {a!r}, "
-                             f"this command asks for {b!r}; use the same options or a new --out")
+        extension = resuming.check(cfg, meta["train"], step, out)
         check_same_data(meta.get("task"), task, ckpt_path)
         opt_state = optim.state_from_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
         carry = _state_from(arrays) if any(k.startswith("carry/") for k in arrays) else None
-        return _Start(net, opt_state, step, elapsed, carry, f"resuming from step {step} ({ckpt_path})")
+        return _Start(net, opt_state, step, elapsed, carry,
+                      f"resuming from step {step} ({ckpt_path})" + (f"; {extension}" if extension else ""))
     note = f"no checkpoint in {str(out)!r} yet: starting from the beginning" if resume else None
     return _Start(net, opt.init(net.params), 0, 0.0, None, note)
 
@@ -337,6 +299,7 @@ def check_same_data(saved: dict | None, task, ckpt_path) -> None:
 
 def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: bool, log) -> dict:
     """The run itself, in a folder this process holds (validated; nothing refused from here on)."""
+    from . import watch
     from .evaluate import evaluate
 
     from .data.tasks import with_path_from_run
@@ -347,8 +310,13 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
     log(f"training {cfg.cell} (H={cfg.hidden}) on {cfg.task} for {cfg.steps} steps into {out}/")
     if note:
         log(note)
-    io.atomic_write_bytes(out / CONFIG, to_toml(cfg).encode(), what="config file")
-    _prepare_metrics(out / METRICS, cfg, step if step else None)
+    config_text = to_toml(cfg)
+    io.atomic_write_bytes(out / CONFIG, config_text.encode(), what="config file")
+    heldout_cols = watch.heldout_columns(evaluate(net, task, n=1, seed=cfg.seed))  # names only: one sequence
+    headline = watch.HELDOUT + watch.HEADLINE.get(task.name, "loss")
+    sink = watch.Watch(out, _metrics_columns(cfg) + heldout_cols, total=cfg.steps, start=step, quiet=quiet,
+                       log=log, log_every=cfg.log_every, headline=headline if headline in heldout_cols else None,
+                       tensorboard=cfg.tensorboard, config_text=config_text).open(step if step else None)
 
     stream = None
     if cfg.tbptt is not None:
@@ -358,6 +326,7 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
             carry = net.initial_state(cfg.batch)
 
     def checkpoint(at_step):
+        sink.checkpoint()
         arrays = {f"opt/{k}": v for k, v in optim.state_to_arrays(opt_state).items()}
         if carry is not None:
             arrays.update(_state_arrays(carry))
@@ -373,7 +342,13 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
     if cfg.omega:
         from . import diagnostics
         omega = diagnostics
-    progress = Progress(cfg.steps, enabled=not quiet and sys.stderr.isatty(), start_step=step)
+    sampler = None
+    if cfg.sample_every:
+        from .sampling import sample_text
+
+        def sampler(step):  # a short sample, the same for a resumed run
+            return sample_text(net, 120, temperature=0.7, seed=step, vocab=task.data.vocab)
+    result = None
     t_start = time.perf_counter()
     last_good = step if ckpt_path.exists() else None  # a fresh run has no checkpoint before its first one
 
@@ -384,8 +359,7 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
         return f"the last good checkpoint (step {last_good}) is kept in {str(ckpt_path)!r}"
 
     # overflow on the way to a NaN is reported once, as TrainingDiverged, not as numpy warnings
-    with open(out / METRICS, "a", newline="") as mf, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"):
-        writer = csv.writer(mf)
+    with sink, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"):
         while step < cfg.steps:
             if stream is None:
                 X, D = task.batch(np.random.default_rng([cfg.seed, 1, step]), cfg.batch)
@@ -417,28 +391,28 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
                         f"{kept()}")
                 net.params = params
                 loss = E / max(n_loss, 1)
-                row = [step, f"{loss:.9g}", f"{norm:.9g}", f"{lr:.9g}", f"{elapsed + time.perf_counter() - t_start:.3f}"]
+                row = {"step": step, "loss": loss, "grad_norm": norm, "lr": lr,
+                       "seconds": round(elapsed + time.perf_counter() - t_start, 3)}
                 if tracker is not None and step % cfg.track_gradients == 0:
-                    tm = tracker(net, X, D, loss=task.loss, at=(at if at is not None else -1),
-                                 s0=s0)
-                    row += [f"{tm[c]:.6g}" for c in TRACK_COLUMNS]
-                elif tracker is not None:
-                    row += [""] * len(TRACK_COLUMNS)
-                writer.writerow(row)
-                mf.flush()
-                progress.update(step, loss)
+                    row.update(tracker(net, X, D, loss=task.loss, at=(at if at is not None else -1), s0=s0))
+                if step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0):
+                    result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
+                    row.update(watch.heldout_values(result))
+                sink.row(row)
+                if sampler is not None and step % cfg.sample_every == 0:
+                    sink.sample(step, sampler(step))
             if step % cfg.checkpoint_every == 0 or step == cfg.steps or sigs.caught:
                 checkpoint(step)
                 last_good = step
             if sigs.caught:
-                progress.close()
                 name = "SIGINT" if sigs.caught == signal.SIGINT else "SIGTERM"
+                again = shlex.join(["bptt", "train", "--config", str(out / CONFIG), "--out", str(out), "--resume"])
                 raise Interrupted(f"{name} at step {step}: checkpoint written to {str(ckpt_path)!r}; "
-                                  f"resume with the same command and --resume")
-    progress.close()
+                                  f"resume with: {again}")
     elapsed += time.perf_counter() - t_start
-    with _Signals() as sigs:  # a signal now: the step-N checkpoint is written; say so and stop cleanly
-        result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
+    with _Signals() as sigs:  # a signal now: the checkpoint of the last step is written; stop cleanly
+        if result is None:  # nothing left to train (a finished checkpoint): the same evaluation
+            result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
         if sigs.caught:
             raise Interrupted(f"{_signame(sigs.caught)} during the final evaluation: the checkpoint of step {step} is "
                               f"in {str(ckpt_path)!r}; finish (evaluate and write model.npz) with the same command and "
@@ -448,37 +422,10 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
         if sigs.caught:
             raise Interrupted(f"{_signame(sigs.caught)} while saving: {str(out / MODEL)!r} was written whole; the run "
                               "is complete (loss.png was not drawn)")
-        _plot_loss(out)
+        if not watch.plot_loss(out, f"{task.name} task, {cfg.cell} (H={cfg.hidden})", LOSS_LABEL[task.loss]):
+            sink.line(f"matplotlib is not installed: no loss.png (install it with: {watch.PLOT_INSTALL})")
     return result
 
 
 def _signame(signum) -> str:
     return "SIGINT" if signum == signal.SIGINT else "SIGTERM"
-
-
-def _plot_loss(out: Path) -> None:
-    """loss.png from metrics.csv when matplotlib is installed (the [plot] extra)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    steps, losses = [], []
-    with open(out / METRICS, newline="") as f:
-        for r in csv.DictReader(f):
-            steps.append(int(r["step"]))
-            losses.append(float(r["loss"]))
-    if not steps:
-        return
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot(steps, losses, lw=1)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss per loss step")
-    ax.set_yscale("log")
-    ax.set_title(f"training loss ({out.name})")
-    fig.tight_layout()
-    with io.atomic_path(out / "loss.png", what="plot") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)

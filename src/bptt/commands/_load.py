@@ -62,7 +62,7 @@ def _task_on(desc: dict, data):
         td = TextData(vocab, codes, codes, str(data), desc.get("val_fraction", 0.1), "")
         return TextTask(td, min(desc["length"], len(codes) - 1))
     if name == "series":
-        sd = SeriesData.from_file(data, desc.get("column"), desc.get("val_fraction", 0.2))
+        sd = SeriesData.from_file(data, desc.get("column"), desc.get("val_fraction", 0.2), desc.get("transform", "diff"))
         sd = dataclasses.replace(sd, mean=desc["mean"], std=desc["std"])
         return SeriesTask(sd, desc["length"], desc.get("burn_in", 1))
     raise InputError(f"--data: the {name} task generates its own held-out data; --data is for text and series models")

@@ -17,7 +17,7 @@ def add_parser(sub):
 
 def run(args) -> int:
     from ..errors import InputError
-    from ..evaluate import evaluate
+    from ..evaluate import evaluate, verdict
     from ..train import check_sizes
     from ._load import load_model, task_for
 
@@ -36,4 +36,6 @@ def run(args) -> int:
     else:
         for k, v in result.items():
             print(f"{k:>16}: {v:.6g}" if isinstance(v, float) else f"{k:>16}: {v}")
+        for line in verdict(task.describe(), result):
+            print(line)
     return 0

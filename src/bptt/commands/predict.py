@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 
 def add_parser(sub):
     p = sub.add_parser("predict", help="forecast a numeric series with a series model", description=__doc__)
@@ -16,20 +14,8 @@ def add_parser(sub):
     p.set_defaults(run=run)
 
 
-def forecast(net, values: np.ndarray, mean: float, std: float, horizon: int) -> np.ndarray:
-    """Run the net over the normalised series, then feed each prediction back as the next input."""
-    z = (np.asarray(values, np.float64) - mean) / std
-    fw = net.forward(z[:, None, None].astype(net.dtype))
-    y, state = fw.Y[-1], fw.state
-    out = []
-    for _ in range(horizon):
-        out.append(float(y[0, 0]))
-        y, state = net.step(y.reshape(1, 1), state)
-    return np.array(out) * std + mean
-
-
 def run(args) -> int:
-    from ..data.series import SeriesData
+    from ..data.series import SeriesData, forecast
     from ..errors import InputError
     from ._load import load_model
 
@@ -41,10 +27,11 @@ def run(args) -> int:
     if args.horizon < 1:
         raise InputError(f"--horizon: got {args.horizon}, expected a positive number of steps")
     try:
-        data = SeriesData.from_file(args.data, desc.get("column"))
+        data = SeriesData.from_file(args.data, desc.get("column"), transform=desc.get("transform", "diff"))
     except InputError as e:  # the data module's messages name no option
         raise InputError(f"--data: {e}") from None
-    fc = forecast(net, data.values, desc["mean"], desc["std"], args.horizon)
+    fc = forecast(net, data.values, desc.get("transform", "diff"), desc["mean"], desc["std"], args.horizon,
+                  warmup=desc.get("length"))
     if args.json:
         print(json.dumps({"column": data.column, "last_value": float(data.values[-1]), "forecast": fc.tolist()}))
     else:

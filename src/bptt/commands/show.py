@@ -9,6 +9,7 @@ import numpy as np
 
 
 def summary(out, result: dict) -> None:
+    from ..evaluate import verdict
     from ..files import load
 
     out = Path(out)
@@ -16,13 +17,16 @@ def summary(out, result: dict) -> None:
     task = net.meta["task"]
     figures = ", ".join(f"{k} {v:.4g}" for k, v in result.items() if k != "sequences")
     print(f"held-out ({result.get('sequences')} sequences): {figures}")
+    for line in verdict(task, result):
+        print(line)
     name = task["name"]
     if name == "adding":
         _adding_examples(net, task)
     elif name == "text":
-        from .sample import sample_text
+        from ..sampling import sample_text
 
-        print("sample:", repr(sample_text(net, length=200, prime="The ", temperature=0.7, seed=0)))
+        prime = "The " if set("The ") <= set(task["vocab"]) else ""  # only a prime the model can read
+        print("sample:", repr(prime + sample_text(net, length=200, prime=prime, temperature=0.7, seed=0)))
     elif name in ("series", "sine"):
         print(f"model saved to {out / 'model.npz'}; forecast with: bptt predict {out} --data FILE --horizon 12")
     print(f"files: {out / 'model.npz'}, {out / 'metrics.csv'}, {out / 'config.toml'}"

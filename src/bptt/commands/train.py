@@ -18,7 +18,7 @@ def add_parser(sub):
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz if there is one")
     p.add_argument("--force", action="store_true",
                    help="start over in an --out that holds a run, replacing its model, checkpoint and metrics")
-    p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or log lines, no summary")
     a = p.add_argument
     a("--data", help="text or series file (text: any UTF-8 file; series: CSV or .npy)")
     a("--column", help="series column (name or 0-based index)")
@@ -45,7 +45,17 @@ def add_parser(sub):
     a("--track-gradients", type=int, metavar="EVERY",
       help="record effective memory, decay rate and spectral radius in metrics.csv every EVERY steps")
     a("--omega", type=float, metavar="LAMBDA", help="Pascanu et al. 2013 regulariser weight (Elman)")
-    a("--heldout", type=int, help="held-out sequences for the final evaluation (default 512)")
+    a("--heldout", type=int, help="held-out sequences of each evaluation (default 512)")
+    w = p.add_argument_group("watching the run")
+    w.add_argument("--eval-every", type=int, metavar="N", help="evaluate on the task's held-out data every N steps "
+                   "(loss and the task's metric, in metrics.csv and loss.png; default: a tenth of the run; 0: at "
+                   "the end only)")
+    w.add_argument("--sample-every", type=int, metavar="N", help="text task: a short sample every N steps, in the "
+                   "log and in DIR/samples.txt (default 0: none)")
+    w.add_argument("--log-every", type=int, metavar="N", help="when stderr is not a terminal (a log file, CI): a "
+                   "line every N steps (default 0: every 30 seconds, and at each evaluation)")
+    w.add_argument("--tensorboard", action="store_true", default=None, help="write TensorBoard event files under "
+                   "DIR/tb/ (needs: pip install 'bptt[tensorboard]'; view: tensorboard --logdir runs)")
     p.set_defaults(run=run)
 
 

@@ -1,12 +1,22 @@
 """One-step-ahead forecasting of a numeric series read from a CSV or .npy file.
 
-``SeriesData.from_file(path, column=None, val_fraction=0.2)`` reads one column (CSV through the
-stdlib ``csv`` module, or a 1-D / 2-D ``.npy`` array), keeps the first ``1 - val_fraction`` for training
-and the rest for held-out evaluation, and normalises with the training mean and std (stored, JSON-able).
-Windows: X (T,B,1) normalised values, D (T,B,1) the normalised next value. Metrics are in original
-units, beside the naive last-value forecast on the same targets. :class:`SeriesTask` wraps it in the
-common task interface. Built-in series: ``builtin_series("airline")`` (Box & Jenkins Series G, see
-``datasets/README.md``).
+``SeriesData.from_file(path, column=None, val_fraction=0.2, transform="diff")`` reads one column (CSV
+through the stdlib ``csv`` module, or a 1-D / 2-D ``.npy`` array), keeps the first ``1 - val_fraction``
+for training and the rest for held-out evaluation.
+
+What the net sees (``transform``):
+- ``"diff"`` (the default): the change from one value to the next, v[t] - v[t-1], normalised with the
+  mean and std of the training part's changes; the net predicts the next change and the forecast is
+  the last value plus it. The last-value forecast is the prediction "no change", so a net that has
+  learnt nothing sits near that baseline, and a trend or a level the training part never reached (the
+  airline series' last years) does not take the inputs out of the range the net was trained on.
+- ``"level"``: the values themselves, normalised with the training mean and std; the net predicts the
+  next value. Right for a stationary series; on a trending one the held-out values leave the
+  training range (on the airline series the level model ends no better than the last-value forecast).
+Windows: X (T,B,1) the normalised feature at t, D (T,B,1) the normalised feature at t+1. Metrics are in
+original units, beside the naive last-value forecast on the same targets. :class:`SeriesTask` wraps it
+in the common task interface. Built-in series: ``builtin_series("airline")`` (Box & Jenkins Series G,
+see ``datasets/README.md``).
 """
 from __future__ import annotations
 
@@ -25,6 +35,7 @@ from bptt.errors import InputError
 from ._common import check_float, check_int, check_outputs, check_rng, heldout_rng
 
 _DATASETS = Path(__file__).resolve().parent / "datasets"
+TRANSFORMS = ("diff", "level")
 BUILTIN_SERIES: dict[str, str] = {"airline": "airline.csv"}
 
 
@@ -157,8 +168,9 @@ def _read_npy(path: Path, column: str | int | None) -> tuple[np.ndarray, str]:
 class SeriesData:
     """A numeric series (N,) split by position; values[:n_train] trains, values[n_train:] is held out.
 
-    mean, std: of the training part (used to normalise everything); column: the column's name;
-    source: the file path; sha256: digest of the values (float64 bytes).
+    transform: "diff" (the net sees changes) or "level" (the values); see the module docstring.
+    mean, std: of the training part's features (changes or values), used to normalise everything;
+    column: the column's name; source: the file path; sha256: digest of the values (float64 bytes).
     """
 
     values: np.ndarray
@@ -169,43 +181,54 @@ class SeriesData:
     column: str
     val_fraction: float
     sha256: str
+    transform: str = "diff"
 
     @classmethod
-    def from_file(cls, path: str | Path, column: str | int | None = None, val_fraction: float = 0.2) -> "SeriesData":
+    def from_file(cls, path: str | Path, column: str | int | None = None, val_fraction: float = 0.2,
+                  transform: str = "diff") -> "SeriesData":
         """Read one column of a CSV (any extension but .npy) or .npy file and split it."""
         p = Path(path)
         if not p.is_file():
             raise InputError(f"series file {str(path)!r} does not exist or is not a file; pass a CSV or .npy file "
                              f"(builtin_series('airline') gives a shipped one).")
         values, name = _read_npy(p, column) if p.suffix.lower() == ".npy" else _read_csv(p, column)
-        return cls.from_values(values, val_fraction, source=str(path), column=name)
+        return cls.from_values(values, val_fraction, source=str(path), column=name, transform=transform)
 
     @classmethod
     def from_values(cls, values: Any, val_fraction: float = 0.2, source: str = "<array>",
-                    column: str = "0") -> "SeriesData":
+                    column: str = "0", transform: str = "diff") -> "SeriesData":
         """Split a 1-D array of finite numbers: the last ``val_fraction`` (at least 1 value) is held out."""
+        if transform not in TRANSFORMS:
+            raise InputError(f"transform: got {transform!r}, expected one of {', '.join(TRANSFORMS)} "
+                             "('diff': the net predicts the next change; 'level': the next value)")
         v = np.asarray(values, dtype=np.float64)
         if v.ndim != 1 or not np.all(np.isfinite(v)):
             raise InputError(f"series values must be a 1-D array of finite numbers; received shape {v.shape}.")
         val_fraction = check_float("val_fraction", val_fraction, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
         n_val = max(1, int(round(len(v) * val_fraction)))
         n_train = len(v) - n_val
-        if n_train < 2:
+        need = 2 + (transform == "diff")
+        if n_train < need:
             raise InputError(f"series {source!r} has {len(v)} values; with val_fraction={val_fraction} that leaves "
-                             f"{n_train} for training (need at least 2). Use a longer series.")
+                             f"{n_train} for training (need at least {need}). Use a longer series.")
         with np.errstate(over="ignore", invalid="ignore"):
-            mean, std = float(v[:n_train].mean()), float(v[:n_train].std())
-            spread = float(np.max(np.abs(v - mean))) / std if std > 0 and math.isfinite(std) else 0.0
+            big = float(np.max(np.abs(v)))
+            part = _features(v[:n_train], transform)
+            mean, std = float(part.mean()), float(part.std())
+            spread = float(np.max(np.abs(_features(v, transform) - mean))) / std if 0 < std < math.inf else 0.0
         if not (math.isfinite(mean) and math.isfinite(std) and math.isfinite(spread)):
-            raise InputError(f"series {source!r} has values too large to normalise (largest |value| "
-                             f"{float(np.max(np.abs(v))):.3g}: its mean or standard deviation overflows); "
-                             "rescale the values (e.g. divide them by a power of ten).")
-        if not std > 0:
-            raise InputError(f"the training part of series {source!r} is constant ({mean}); it cannot be "
+            raise InputError(f"series {source!r} has values too large to normalise (largest |value| {big:.3g}: "
+                             "its mean or standard deviation overflows); rescale the values (e.g. divide them by a "
+                             "power of ten).")
+        if not v[:n_train].std() > 0:
+            raise InputError(f"the training part of series {source!r} is constant ({v[0]}); it cannot be "
                              f"normalised or forecast meaningfully.")
+        # a straight line has constant changes: nothing to scale, the net only has to predict the mean change
+        mean, std = float(part.mean()), float(part.std()) or 1.0
         v = v.copy()
         v.flags.writeable = False
-        return cls(v, n_train, mean, std, source, column, val_fraction, hashlib.sha256(v.tobytes()).hexdigest())
+        return cls(v, n_train, mean, std, source, column, val_fraction, hashlib.sha256(v.tobytes()).hexdigest(),
+                   transform)
 
     @property
     def train(self) -> np.ndarray:
@@ -215,8 +238,21 @@ class SeriesData:
     def val(self) -> np.ndarray:
         return self.values[self.n_train:]
 
+    @property
+    def offset(self) -> int:
+        """Feature j describes value j + offset (0 for "level"; 1 for "diff": feature j = v[j+1] - v[j])."""
+        return 1 if self.transform == "diff" else 0
+
+    def features(self) -> np.ndarray:
+        """(N - offset,) normalised features of the whole series: what the net reads and predicts."""
+        return self.normalise(_features(self.values, self.transform))
+
+    def train_features(self) -> np.ndarray:
+        """(n_train - offset,) the normalised features of the training part."""
+        return self.features()[: self.n_train - self.offset]
+
     def normalise(self, x: Any) -> np.ndarray:
-        """(x - mean) / std, any shape."""
+        """(x - mean) / std, any shape (x: features, i.e. changes for "diff", values for "level")."""
         return (np.asarray(x, dtype=np.float64) - self.mean) / self.std
 
     def denormalise(self, z: Any) -> np.ndarray:
@@ -229,12 +265,13 @@ class SeriesData:
         return z[idx][..., None], z[idx + 1][..., None]                   # (T,B,1), (T,B,1)
 
     def batch(self, rng: np.random.Generator, B: int, T: int) -> tuple[np.ndarray, np.ndarray]:
-        """B random training windows: X (T,B,1) normalised values, D (T,B,1) normalised next values."""
+        """B random training windows: X (T,B,1) normalised features, D (T,B,1) the next ones."""
         rng, B, T = check_rng(rng), check_int("B", B, lo=1), check_int("T", T, lo=1)
-        if self.n_train < T + 1:
-            raise InputError(f"the training part of {self.source!r} has {self.n_train} values, fewer than T+1 = "
-                             f"{T + 1}; use a shorter T.")
-        return self._cut(self.normalise(self.train), rng.integers(0, self.n_train - T, size=B), T)
+        z = self.train_features()
+        if len(z) < T + 1:
+            raise InputError(f"the training part of {self.source!r} has {self.n_train} values, fewer than "
+                             f"T+{1 + self.offset} = {T + 1 + self.offset}; use a shorter T.")
+        return self._cut(z, rng.integers(0, len(z) - T, size=B), T)
 
     def n_heldout(self, T: int) -> int:
         """Number of held-out windows of length T (targets all in the held-out part)."""
@@ -251,23 +288,33 @@ class SeriesData:
         starts = np.arange(count)
         if n is not None and check_int("n", n, lo=1) < count:
             starts = np.sort(heldout_rng(seed).choice(count, size=n, replace=False))
-        return self._cut(self.normalise(self.values[self.n_train - 1:]), starts, T)
+        return self._cut(self.features()[self.n_train - self.offset - 1:], starts, T)
 
-    def metric(self, Y: Any, D: Any, burn_in: int = 1) -> dict[str, float]:
-        """mse / mae of Y (T,B,1, normalised) against D in original units, over steps t >= burn_in, and the
-        last-value forecast (predict D[t-1] for D[t]) on the same targets: baseline_mse / baseline_mae."""
+    def errors(self, Y: Any, D: Any, burn_in: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Forecast errors in original units over steps t >= burn_in: (the net's, the last-value
+        forecast's), each (T - burn_in, B). The net forecasts value t+1 as (last value + predicted change)
+        or as the predicted value; either way its error is (Y - D) * std. The last-value forecast's error
+        is minus the actual change."""
         D = np.asarray(D, dtype=np.float64)
         if D.ndim != 3 or D.shape[2] != 1 or D.shape[0] < 2:
             raise InputError(f"D must have shape (T,B,1) with T >= 2; received {D.shape}.")
         k = check_int("burn_in", burn_in, lo=1, hi=D.shape[0] - 1)
         Y = check_outputs(Y, D, "squared", 1)
-        y, d = self.denormalise(Y), self.denormalise(D)
-        err, base = y[k:] - d[k:], d[k - 1:-1] - d[k:]
+        err = ((np.asarray(Y, np.float64) - D) * self.std)[k:, :, 0]
+        d = self.denormalise(D)[..., 0]
+        base = -d[k:] if self.transform == "diff" else d[k - 1:-1] - d[k:]
+        return err, base
+
+    def metric(self, Y: Any, D: Any, burn_in: int = 1) -> dict[str, float]:
+        """mse / mae of the net's forecasts in original units over steps t >= burn_in, and of the
+        last-value forecast on the same targets: baseline_mse / baseline_mae."""
+        err, base = self.errors(Y, D, burn_in)
         return {"mse": float((err ** 2).mean()), "mae": float(np.abs(err).mean()),
                 "baseline_mse": float((base ** 2).mean()), "baseline_mae": float(np.abs(base).mean())}
 
     def describe(self) -> dict[str, Any]:
         return {"source": self.source, "column": self.column, "val_fraction": self.val_fraction,
+                "transform": self.transform,
                 "mean": self.mean, "std": self.std, "n_train": self.n_train, "n_val": int(len(self.val)),
                 "sha256": self.sha256}
 
@@ -293,17 +340,18 @@ class SeriesTask:
     def __post_init__(self) -> None:
         check_int("length", self.length, lo=2)
         check_int("burn_in", self.burn_in, lo=1, hi=self.length - 1)
-        if self.data.n_train < self.length + 1 or self.data.n_heldout(self.length) < 1:
+        need = self.length + 1 + self.data.offset
+        if self.data.n_train < need or self.data.n_heldout(self.length) < 1:
             raise InputError(f"length={self.length} is too long for {self.data.source!r}: the training part has "
-                             f"{self.data.n_train} values (needs length+1) and the held-out part "
+                             f"{self.data.n_train} values (needs length+{need - self.length}) and the held-out part "
                              f"{len(self.data.val)} (needs length). Use a shorter length.")
 
     @classmethod
     def from_source(cls, path: str, column: str | int | None = None, length: int = 24, val_fraction: float = 0.2,
                     burn_in: int = 1, mean: float | None = None, std: float | None = None,
-                    sha256: str | None = None) -> "SeriesTask":
+                    sha256: str | None = None, transform: str = "diff") -> "SeriesTask":
         """Load the series; stored ``mean`` / ``std`` / ``sha256`` (from a description) must match the file."""
-        data = SeriesData.from_file(path, column, val_fraction)
+        data = SeriesData.from_file(path, column, val_fraction, transform)
         for key, stored in (("mean", mean), ("std", std)):
             if stored is not None and not math.isclose(stored, getattr(data, key), rel_tol=1e-12, abs_tol=1e-300):
                 raise InputError(f"the training {key} of {path!r} is {getattr(data, key)!r}, the stored one "
@@ -321,14 +369,40 @@ class SeriesTask:
 
     def metric(self, Y: Any, D: Any) -> dict[str, float]:
         m = self.data.metric(Y, D, self.burn_in)
-        Y, D, k = np.asarray(Y, dtype=np.float64), np.asarray(D, dtype=np.float64), self.burn_in
-        per_seq = ((Y[k:] - D[k:]) ** 2).mean(axis=(0, 2))               # (B,) normalised units
-        per_base = ((D[k - 1:-1] - D[k:]) ** 2).mean(axis=(0, 2))        # (B,)
-        m["solved"] = float((per_seq < per_base).mean())
+        err, base = self.data.errors(Y, D, self.burn_in)                   # (T - burn_in, B) each
+        m["solved"] = float(((err ** 2).mean(axis=0) < (base ** 2).mean(axis=0)).mean())
         return m
 
     def describe(self) -> dict[str, Any]:
         d = self.data
         return {"name": self.name, "path": d.source, "column": d.column, "length": self.length,
                 "val_fraction": d.val_fraction, "burn_in": self.burn_in, "mean": d.mean, "std": d.std,
-                "sha256": d.sha256}
+                "sha256": d.sha256, "transform": d.transform}
+
+
+def _features(v: np.ndarray, transform: str) -> np.ndarray:
+    """What the net reads of values v (N,): their changes v[1:] - v[:-1] ("diff", N-1) or v itself ("level")."""
+    return np.diff(v) if transform == "diff" else v
+
+
+def forecast(net, values: Any, transform: str, mean: float, std: float, horizon: int,
+             warmup: int | None = None) -> np.ndarray:
+    """Forecast ``horizon`` values past the end of ``values`` (N,): run the net over the normalised
+    features of the last ``warmup`` values (all when None; a model reads windows as long as it was
+    trained on), then feed each prediction back as the next input. Returns (horizon,) in original units."""
+    v = np.asarray(values, np.float64)
+    z = (_features(v, transform) - mean) / std
+    if warmup is not None:
+        z = z[-warmup:]
+    if len(z) < 1:
+        raise InputError(f"forecast: the series has {len(v)} values; a {transform} model needs at least "
+                         f"{1 + (transform == 'diff')}")
+    fw = net.forward(z[:, None, None].astype(net.dtype))
+    y, state = fw.Y[-1], fw.state                                       # (1, 1) the next normalised feature
+    last, out = float(v[-1]), []
+    for _ in range(horizon):
+        step = float(y[0, 0]) * std + mean
+        last = last + step if transform == "diff" else step
+        out.append(last)
+        y, state = net.step(y.reshape(1, 1), state)
+    return np.array(out)

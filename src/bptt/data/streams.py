@@ -73,11 +73,11 @@ class TextStream(_Split):
 
 
 class SeriesStream(_Split):
-    """Normalised series streams: X (n,B,1) the value, D (n,B,1) the next value."""
+    """Normalised series streams: X (n,B,1) the feature (change or value), D (n,B,1) the next one."""
 
     def __init__(self, data, batch: int):
-        super().__init__(data.n_train, batch)
-        self.z = data.normalise(data.train)
+        self.z = data.train_features()
+        super().__init__(len(self.z), batch)
 
     def window(self, p0, n):
         pos, reset = self.positions(p0, n)

@@ -349,10 +349,10 @@ def _text_task(path: str, length: int = 100, val_fraction: float = 0.1, vocab: s
 
 def _series_task(path: str, column: str | int | None = None, length: int = 24, val_fraction: float = 0.2,
                  burn_in: int = 1, mean: float | None = None, std: float | None = None,
-                 sha256: str | None = None):
+                 sha256: str | None = None, transform: str = "diff"):
     from .series import SeriesTask
     return SeriesTask.from_source(path, column=column, length=length, val_fraction=val_fraction,
-                                  burn_in=burn_in, mean=mean, std=std, sha256=sha256)
+                                  burn_in=burn_in, mean=mean, std=std, sha256=sha256, transform=transform)
 
 
 #: The key of a stored task description that holds the data file's path relative to the run folder.
