@@ -31,6 +31,8 @@ RESERVED_MODEL_KEYS = ("network",)
 #: Keys of a checkpoint's metadata that bptt owns.
 RESERVED_CHECKPOINT_KEYS = ("network",)
 
+# the training options every checkpoint has recorded since the first bptt (later ones take their default)
+_TRAIN_CORE = {"task", "cell", "hidden", "layers", "steps", "batch", "optimizer", "lr", "seed", "dtype", "tbptt"}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _INITS = ("uniform", "orthogonal", "identity")
 
@@ -181,7 +183,7 @@ def check_train(train: Any):
     from .config import FIELDS, TrainConfig, check
 
     train = _dict("train", train)
-    _keys("train", train, set(), set(FIELDS))  # a key added by a later bptt takes its default
+    _keys("train", train, _TRAIN_CORE, set(FIELDS))  # an option added by a later bptt takes its default
     values = dict(train)
     if isinstance(values.get("tbptt"), list):
         values["tbptt"] = tuple(values["tbptt"])
