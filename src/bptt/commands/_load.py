@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 
 from ..errors import InputError
 
@@ -47,19 +46,13 @@ def task_for(net, data=None, model=None):
 def _task_on(desc: dict, data):
     from ..data import TextData
     from ..data.series import SeriesData, SeriesTask
-    from ..data.text import TextTask, _read_utf8
+    from ..data.text import TextTask, _read_raw, encode_utf8
 
     name = desc["name"]
     if name == "text":
-        text = _read_utf8(data)
-        vocab = desc["vocab"]
-        unknown = sorted(set(text) - set(vocab))
-        if unknown:
-            raise InputError(f"--data: {str(data)!r} has characters the model never saw, e.g. {unknown[0]!r} "
-                             f"(U+{ord(unknown[0]):04X}); the model's vocabulary has {len(vocab)} characters")
-        codes = np.searchsorted(np.frombuffer(vocab.encode("utf-32-le"), np.uint32),
-                                np.frombuffer(text.encode("utf-32-le"), np.uint32)).astype(np.int64)
-        td = TextData(vocab, codes, codes, str(data), desc.get("val_fraction", 0.1), "")
+        _, codes = encode_utf8(_read_raw(data), desc["vocab"], str(data))  # bounded: one small code a character
+        codes.flags.writeable = False
+        td = TextData(desc["vocab"], codes, codes, str(data), desc.get("val_fraction", 0.1), "")
         return TextTask(td, min(desc["length"], len(codes) - 1))
     if name == "series":
         sd = SeriesData.from_file(data, desc.get("column"), desc.get("val_fraction", 0.2), desc.get("transform", "diff"))
