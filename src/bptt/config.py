@@ -36,6 +36,8 @@ class TrainConfig:
     length: int | None = None  # task default when None
     tbptt: tuple[int, int] | None = None  # (k1, k2): stream training, Williams & Peng BPTT(k1, k2)
     truncate: int | None = None  # per-term truncation k (batch mode)
+    online: str | None = None  # online gradient algorithm on streams (bptt.online): rtrl, snap1, uoro, ...
+    online_every: int | None = None  # --online: update every K stream steps (None = 1)
     optimizer: str = "adam"
     lr: float = 0.01
     schedule: str = "constant"
@@ -123,6 +125,9 @@ def check(cfg: TrainConfig) -> TrainConfig:
         if cfg.truncate is not None:
             raise InputError("--truncate and --tbptt: choose one (--truncate k is per-term truncation on whole "
                              "sequences, --tbptt K1 K2 is stream training)")
+    if cfg.online is not None or cfg.online_every is not None:
+        from .online.train import check_config
+        check_config(cfg)
     if cfg.omega and cfg.cell != "elman":
         raise InputError(f"--omega: the Pascanu et al. regulariser is implemented for the Elman cell; got --cell {cfg.cell}")
     if cfg.task == "series" and not cfg.data:

@@ -56,6 +56,8 @@ def _expect(meta: dict, manifest: dict, box: dict, *, checkpoint: bool):
             schema.check_task(meta["task"], net)
         return {n: (s, net.dtype) for n, s in net.param_shapes().items()}
     want = schema.checkpoint_arrays(meta, net)
+    if want is not None and meta["train"].get("online") is not None:  # an online algorithm's own state arrays
+        want.update({n: (shape, None) for n, (shape, _) in manifest.items() if n.startswith("online/")})
     if want is None:  # no training fields: the caller's own arrays besides the parameters
         want = {f"param/{n}": (s, net.dtype) for n, s in net.param_shapes().items()}
         want.update({n: (shape, None) for n, (shape, _) in manifest.items() if not n.startswith("param/")})
@@ -100,6 +102,8 @@ def save_checkpoint(path, net: Network, arrays: dict[str, np.ndarray], meta: dic
         raise InputError(f"arrays: {clash[0]!r} is a parameter's name in the checkpoint; use another name")
     allarr.update(arrays)
     want = schema.checkpoint_arrays(meta, net)
+    if want is not None and meta["train"].get("online") is not None:
+        want.update({n: None for n in allarr if n.startswith("online/")})
     if want is not None and set(want) != set(allarr):
         missing, extra = sorted(set(want) - set(allarr)), sorted(set(allarr) - set(want))
         raise InputError(f"arrays: they do not fit meta['train']: missing {missing[:3]}, unexpected {extra[:3]}")

@@ -117,11 +117,15 @@ def build_optimizer(cfg: TrainConfig):
 
 # ---- carried state <-> arrays ----------------------------------------------------------------------
 def _state_arrays(state) -> dict:
+    if isinstance(state, dict):  # an online algorithm's state (bptt.online.train)
+        return {f"online/{k}": v for k, v in state.items()}
     parts = state if isinstance(state, tuple) else (state,)
     return {f"carry/{k}": np.asarray(a) for k, a in enumerate(parts)}
 
 
 def _state_from(arrays: dict):
+    if any(k.startswith("online/") for k in arrays):
+        return {k[7:]: v for k, v in arrays.items() if k.startswith("online/")}
     parts = [arrays[f"carry/{k}"] for k in range(len([a for a in arrays if a.startswith("carry/")]))]
     return parts[0] if len(parts) == 1 else tuple(parts)
 
@@ -262,7 +266,7 @@ def _starting_point(cfg: TrainConfig, task, out: Path, opt, net: Network, *, res
         extension = resuming.check(cfg, meta["train"], step, out)
         check_same_data(meta.get("task"), task, ckpt_path)
         opt_state = optim.state_from_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
-        carry = _state_from(arrays) if any(k.startswith("carry/") for k in arrays) else None
+        carry = _state_from(arrays) if any(k.startswith(("carry/", "online/")) for k in arrays) else None
         return _Start(net, opt_state, step, elapsed, carry,
                       f"resuming from step {step} ({ckpt_path})" + (f"; {extension}" if extension else ""))
     note = f"no checkpoint in {str(out)!r} yet: starting from the beginning" if resume else None
@@ -318,8 +322,12 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
                        log=log, log_every=cfg.log_every, headline=headline if headline in heldout_cols else None,
                        tensorboard=cfg.tensorboard, config_text=config_text).open(step if step else None)
 
-    stream = None
-    if cfg.tbptt is not None:
+    stream = online = None
+    if cfg.online is not None:  # online gradient algorithms on streams (bptt.online.train)
+        from .online.train import OnlineStream
+        online = OnlineStream(cfg, task, net)
+        carry = online.init(net) if carry is None else carry
+    elif cfg.tbptt is not None:
         from .data.streams import stream_for
         stream = stream_for(task, cfg.batch, cfg.seed)
         if carry is None:
@@ -361,7 +369,10 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
     # overflow on the way to a NaN is reported once, as TrainingDiverged, not as numpy warnings
     with sink, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"):
         while step < cfg.steps:
-            if stream is None:
+            if online is not None:
+                w = online.window(net, step, carry)
+                X, D, at, s0, E, g, carry, n_loss = w
+            elif stream is None:
                 X, D = task.batch(np.random.default_rng([cfg.seed, 1, step]), cfg.batch)
                 at, s0 = task.at, None
                 E, g = net.gradients(X, D, loss=task.loss, at=at, truncate=cfg.truncate)

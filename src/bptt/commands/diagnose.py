@@ -69,6 +69,10 @@ def add_parser(subparsers):
     p.add_argument("--fraction", type=float, default=1e-2,
                    help="effective memory: last lag whose gradient is >= this fraction of the largest (default 0.01)")
     p.add_argument("--no-plot", action="store_true", help="write the CSV only")
+    p.add_argument("--estimators", help="compare gradient estimators with exact BPTT instead: comma-separated rtrl, "
+                   "snap1, snap2, uoro, kf-rtrl, artbp[:C], tbptt:K, bptt (one net; see docs/online.md)")
+    p.add_argument("--lengths", help="with --estimators, fresh net: sequence lengths, comma-separated (default 10,50,200)")
+    p.add_argument("--draws", type=int, help="with --estimators: draws of each stochastic estimator (default 20)")
     p.set_defaults(run=run)
 
 
@@ -322,6 +326,11 @@ def run(args) -> int:
     if not os.path.isdir(folder):
         raise InputError(f"--out: folder {folder!r} does not exist; create it first")
 
+    if args.estimators is not None:
+        return _estimators(args, batch, seed)
+    for o in ("lengths", "draws"):
+        if getattr(args, o) is not None:
+            raise InputError(f"--{o}: only with --estimators (the gradient-estimator comparison)")
     lines = []
     if args.model is not None:
         given = [f"--{o.replace('_', '-')}" for o in FRESH_OPTIONS if getattr(args, o) is not None]
@@ -352,6 +361,52 @@ def run(args) -> int:
     print(f"wrote {args.out}.csv")
     if not args.no_plot:
         if write_png(args.out + ".png", results):
+            print(f"wrote {args.out}.png")
+        else:
+            print("matplotlib is not installed: no plot (pip install 'bptt[plot]')")
+    return 0
+
+
+def _estimators(args, batch, seed) -> int:
+    """--estimators: each estimator's cosine, relative error and variance against exact BPTT vs the length
+    (``bptt.online.compare``): PREFIX.csv, PREFIX.png, one summary line per estimator."""
+    from ..online import compare
+
+    ests = compare.parse_estimators(args.estimators, seed)
+    if args.model is not None:
+        if args.lengths is not None:
+            raise InputError("--lengths: a saved model is measured on held-out sequences of its own task (its length)")
+        label, net, X, D, loss, at, desc = _saved_model(args, batch, seed)
+        lengths, data = [X.shape[0]], lambda T: (X, D, loss, at)
+    else:
+        for o in ("arrays", "length", "nets"):
+            if getattr(args, o) is not None:
+                raise InputError(f"--{o}: not with --estimators; a fresh net gets N(0, 1) inputs and targets of "
+                                 "each --lengths, with a squared-error term at every step")
+        configs = _fresh_configs(args)
+        if len(configs) != 1:
+            raise InputError(f"--estimators: compares estimators on one net; got {len(configs)} combinations of "
+                             "--cell/--g1/--init/--hidden (give one of each)")
+        n_in = validate.integer("--inputs", 1 if args.inputs is None else args.inputs, low=1)
+        label, net = configs[0][0], configs[0][1](n_in, 1, "identity")
+        try:
+            lengths = [validate.integer("--lengths", int(t), low=1) for t in (args.lengths or "10,50,200").split(",")]
+        except ValueError:
+            raise InputError(f"--lengths: got {args.lengths!r}, expected comma-separated integers (e.g. 10,50,200)") from None
+
+        def data(T):
+            rng = np.random.default_rng([seed, 1, T])
+            return rng.standard_normal((T, batch, n_in)), rng.standard_normal((T, batch, 1)), "squared", None
+
+        desc = f"{label}: fresh net, {batch} sequences of N(0, 1) inputs, squared error at every step, seed {seed}"
+    rows = compare.estimator_rows(net, ests, data, lengths, 20 if args.draws is None else args.draws)
+    compare.write_csv(args.out + ".csv", rows)
+    print(desc)
+    for line in compare.estimator_summary(rows):
+        print(line)
+    print(f"wrote {args.out}.csv")
+    if not args.no_plot:
+        if compare.write_png(args.out + ".png", rows, title=desc):
             print(f"wrote {args.out}.png")
         else:
             print("matplotlib is not installed: no plot (pip install 'bptt[plot]')")

@@ -35,6 +35,8 @@ def add_parser(sub):
     a("--tbptt", type=int, nargs=2, metavar=("K1", "K2"),
       help="stream training, BPTT(K1, K2): every K1 steps back-propagate the K1 newest losses through K2 states")
     a("--truncate", type=int, help="per-term truncation: each E_t back-propagates through at most K steps")
+    a("--online", metavar="ALG", help="online gradient on streams: rtrl, snap1, snap2, uoro, kf-rtrl (elman), artbp")
+    a("--online-every", type=int, metavar="K", help="with --online: update the weights every K stream steps (default 1)")
     a("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw (default adam)")
     a("--lr", type=float, help="learning rate (default 0.01; text 0.003)")
     a("--schedule", help="constant, step, cosine, warmup-cosine")

@@ -106,3 +106,110 @@ def quality(G, g) -> dict:
     return {"cosine": float(cos(G).mean()), "cosine_of_mean": float(cos(m)),
             "rel_error": float(np.sqrt(((G - g) ** 2).sum(axis=1).mean()) / gn),
             "rel_error_of_mean": float(np.linalg.norm(m - g) / gn), "rel_variance": var / gn**2}
+
+
+# ---- the estimator table of ``bptt diagnose --estimators`` -----------------------------------------------
+COLUMNS = ["estimator", "length", "draws", "cosine", "cosine_of_mean", "rel_error", "rel_error_of_mean",
+           "rel_variance", "seconds_per_step"]
+
+
+def parse_estimators(text: str, seed: int = 0) -> list:
+    """'rtrl,uoro,tbptt:10' -> [(label, stochastic, fn)] (see :func:`estimator`), repeats dropped."""
+    items = [s.strip() for s in str(text).split(",")]
+    if not all(items):
+        raise InputError(f"--estimators: got {text!r}, expected comma-separated names (e.g. rtrl,uoro,kf-rtrl,"
+                         "snap1,snap2,tbptt:10,artbp)")
+    return [estimator(s, seed) for s in dict.fromkeys(items)]
+
+
+def estimator_rows(net, estimators, data, lengths, draws: int = 20, log=None) -> list[dict]:
+    """For every length T and estimator: its quality against exact BPTT (:func:`quality`) on
+    ``data(T) -> (X, D, loss, at)``, with ``draws`` draws for the stochastic ones, and its wall time per
+    sequence step (one estimate). Returns the rows (dicts with COLUMNS)."""
+    import time
+
+    draws = validate.integer("--draws", draws, low=2)
+    rows = []
+    for T in lengths:
+        X, D, loss, at = data(T)
+        g = exact(net, X, D, loss, at)
+        for label, stochastic, fn in estimators:
+            t0 = time.perf_counter()
+            G = fn(net, X, D, loss, at, draws if stochastic else 1)
+            sec = (time.perf_counter() - t0) / (len(G) * X.shape[0])
+            q = quality(G, g)
+            rows.append({"estimator": label, "length": int(X.shape[0]), "draws": len(G), **q,
+                         "seconds_per_step": sec})
+            if log:
+                log(f"T={X.shape[0]} {label}: cosine {q['cosine']:.3f}, relative error {q['rel_error']:.3g}")
+    return rows
+
+
+def estimator_summary(rows) -> list[str]:
+    """One line per estimator: its cosine (single draw) and relative error at each length."""
+    out = []
+    for label in dict.fromkeys(r["estimator"] for r in rows):
+        rs = [r for r in rows if r["estimator"] == label]
+        Ts = "/".join(str(r["length"]) for r in rs)
+        cos = "/".join(f"{r['cosine']:.3f}" for r in rs)
+        err = "/".join(f"{r['rel_error']:.3g}" for r in rs)
+        line = f"{label}: cosine with exact BPTT {cos}, relative error {err} at T = {Ts}"
+        if rs[0]["draws"] > 1:
+            mean = "/".join(f"{r['cosine_of_mean']:.3f}" for r in rs)
+            line += f"; mean of {rs[0]['draws']} draws: cosine {mean}"
+        out.append(line)
+    return out
+
+
+def write_csv(path, rows, columns=COLUMNS) -> None:
+    import csv
+    import io as _io
+
+    from ..io import atomic_write_bytes
+
+    buf = _io.StringIO()
+    w = csv.DictWriter(buf, columns, lineterminator="\n")
+    w.writeheader()
+    w.writerows({k: (f"{v:.9g}" if isinstance(v, float) else v) for k, v in r.items() if k in columns} for r in rows)
+    atomic_write_bytes(path, buf.getvalue().encode(), what="estimator table")
+
+
+def write_png(path, rows, title="") -> bool:
+    """Cosine, relative error and relative variance against the sequence length, one line per estimator.
+    False without matplotlib."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return False
+    from ..io import atomic_path
+
+    fig = Figure(figsize=(12, 3.8))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 3)
+    import matplotlib
+
+    colors = matplotlib.colormaps["tab10"]
+    for n, label in enumerate(dict.fromkeys(r["estimator"] for r in rows)):
+        rs = [r for r in rows if r["estimator"] == label]
+        T = [r["length"] for r in rs]
+        kw = {"label": label, "ms": 4, "color": colors(n % 10)}
+        axes[0].plot(T, [r["cosine"] for r in rs], "o-", **kw)
+        axes[1].plot(T, [max(r["rel_error"], 1e-16) for r in rs], "o-", **kw)  # exact: at the 1e-16 floor
+        if rs[0]["draws"] > 1:
+            axes[2].plot(T, [r["rel_variance"] for r in rs], "o-", **kw)
+    for ax, name in zip(axes, ("cosine with exact BPTT (one draw)", "relative error |g~ - g| / |g| (rms; floor 1e-16)",
+                               "total variance / |g|^2 (stochastic)")):
+        ax.set_xscale("log")
+        ax.set_xlabel("sequence length T")
+        ax.set_title(name, fontsize=9)
+        ax.grid(True, alpha=0.3)
+    axes[1].set_yscale("log")
+    axes[2].set_yscale("log")
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path, what="plot") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return True
