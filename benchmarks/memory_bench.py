@@ -2,10 +2,15 @@
 
     python benchmarks/memory_bench.py                       # T=10000, H=256, B=1, float64, M=100, Elman
     python benchmarks/memory_bench.py --cell lstm --max-states 50 --T 5000
+    python benchmarks/memory_bench.py --bound hard --clock cpu
 
 Peak memory is tracemalloc's peak over one call (NumPy reports its buffers to tracemalloc), measured
-after a warm-up call so that lazy imports do not count. Times: min over rounds that alternate the two
-orders, with a short pause before each call. The gradients of the two are compared too.
+after a warm-up call so that lazy imports do not count. Times: min over rounds that rotate the order of
+the contenders, with a short pause before each call. The contenders: full BPTT, the budgeted call, and
+one forward pass (``net.loss``: input projection, recurrence, output layer and loss), the yardstick of
+issue 11's goal: budgeted <= full + 1.1 x forward. The gradients of full and budgeted are compared too.
+``--clock cpu`` times the process's CPU time instead of the wall clock (for a busy machine, with
+OPENBLAS_NUM_THREADS=1).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import time
 
 import numpy as np
 
-from bptt import GRU, LSTM, Elman
+from bptt import GRU, LSTM, Elman, memory
 from bptt.bench import peak_bytes
 
 
@@ -26,28 +31,39 @@ def main(argv=None) -> int:
     p.add_argument("--H", type=int, default=256)
     p.add_argument("--B", type=int, default=1)
     p.add_argument("--max-states", type=int, default=100)
+    p.add_argument("--bound", default="soft", choices=memory.BOUNDS)
     p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--clock", default="wall", choices=("wall", "cpu"))
     a = p.parse_args(argv)
+    clock = time.perf_counter if a.clock == "wall" else time.process_time
     net = {"elman": Elman, "lstm": LSTM, "gru": GRU}[a.cell](1, a.H, 1, seed=0)
     rng = np.random.default_rng(0)
     X, D = rng.standard_normal((a.T, a.B, 1)), rng.standard_normal((a.T, a.B, 1))
-    full = lambda: net.gradients(X, D)  # noqa: E731
-    budget = lambda: net.gradients(X, D, max_states=a.max_states)  # noqa: E731
-    (E, g), (E2, g2) = full(), budget()  # warm-up, and the comparison
+    counter = memory.StateCounter()
+    fns = {"full": lambda: net.gradients(X, D),
+           "budget": lambda: net.gradients(X, D, max_states=a.max_states, bound=a.bound),
+           "forward": lambda: net.loss(X, D)}
+    (E, g) = fns["full"]()
+    E2, g2 = memory.gradients(net, X, D, max_states=a.max_states, bound=a.bound, counter=counter)
     err = max(float(np.max(np.abs(g[k] - g2[k])) / np.max(np.abs(g[k]))) for k in g if k != "s0")
-    pf, pb = peak_bytes(full), peak_bytes(budget)
-    best = {"full": np.inf, "budget": np.inf}
+    pf, pb = peak_bytes(fns["full"]), peak_bytes(fns["budget"])
+    best = dict.fromkeys(fns, np.inf)
+    names = list(fns)
     for r in range(a.rounds):
-        for name, fn in ((("full", full), ("budget", budget)) if r % 2 else (("budget", budget), ("full", full))):
+        for name in names[r % 3:] + names[: r % 3]:
             time.sleep(0.2)
-            t = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t)
-    print(f"{a.cell}, T={a.T}, H={a.H}, B={a.B}, float64, max_states={a.max_states} "
-          f"(segments of {-(-a.T // a.max_states)} steps)")
+            t = clock()
+            fns[name]()
+            best[name] = min(best[name], clock() - t)
+    extra = (best["budget"] - best["full"]) / best["forward"]
+    plan = (f"segments of {-(-a.T // a.max_states)} steps" if a.bound == "soft" else
+            "levels, pieces, bottom steps = {} ".format(memory.hard_plan(a.T, a.max_states)) +
+            f"; states held at most {counter.peak} (counted)")
+    print(f"{a.cell}, T={a.T}, H={a.H}, B={a.B}, float64, max_states={a.max_states}, bound={a.bound} ({plan})")
     print(f"peak memory: full {pf / 2**20:.1f} MiB, budgeted {pb / 2**20:.2f} MiB: {pf / pb:.1f}x less")
-    print(f"time (min of {a.rounds}): full {best['full'] * 1e3:.0f} ms, budgeted {best['budget'] * 1e3:.0f} ms: "
-          f"{best['budget'] / best['full']:.2f}x")
+    print(f"time ({a.clock} clock, min of {a.rounds}): full {best['full'] * 1e3:.0f} ms, budgeted "
+          f"{best['budget'] * 1e3:.0f} ms ({best['budget'] / best['full']:.2f}x), one forward pass "
+          f"{best['forward'] * 1e3:.0f} ms: budgeted = full + {extra:.2f} x forward")
     print(f"gradients: max relative difference {err:.1e}; E {E!r} vs {E2!r}")
     return 0
 

@@ -19,7 +19,8 @@ from bptt.data import task_from_description
 
 TEXT = ("It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of "
         "foolishness, it was the epoch of belief, it was the epoch of incredulity. ") * 12
-TINY = ["--steps", "4", "--hidden", "5", "--batch", "4", "--quiet", "--checkpoint-every", "4"]
+# float64: the tests below recompute the evaluation themselves and compare at 1e-12
+TINY = ["--steps", "4", "--hidden", "5", "--batch", "4", "--quiet", "--checkpoint-every", "4", "--dtype", "float64"]
 HELDOUT = 16
 
 

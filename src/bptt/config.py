@@ -43,7 +43,7 @@ class TrainConfig:
     schedule: str = "constant"
     clip: float | None = 1.0  # global-norm clipping (Pascanu et al. 2013); None or 0 = off
     seed: int = 0
-    dtype: str = "float64"
+    dtype: str = "float32"  # what PyTorch, Keras and JAX train in; --dtype float64 for exact work
     checkpoint_every: int = 100
     track_gradients: int = 0  # record gradient-flow metrics every N steps (0 = off)
     omega: float = 0.0  # Pascanu et al. 2013 regulariser weight (Elman only)

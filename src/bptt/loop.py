@@ -50,14 +50,29 @@ def _order(T: int, reverse: bool):
     return range(T - 1, -1, -1) if reverse else range(T)
 
 
-def forward_layer(cell, p, GX, carry0, mask=None, reset=None, reverse=False):
+def forward_layer(cell, p, GX, carry0, mask=None, reset=None, reverse=False, keep=True):
     """Run one layer over time.
 
     GX (T, B, G*H) the hoisted input part; carry0 tuple of (B, H); mask, reset (T, B) bool or None.
-    Returns (H (T, B, H) the hidden outputs, the final carry, LayerTrace).
+    Returns (H (T, B, H) the hidden outputs, the final carry, LayerTrace). ``keep=False`` keeps nothing
+    but the running carry (for ``bptt.memory``'s sweeps): returns (None, the final carry, None).
     """
     T, B = GX.shape[:2]
     H = carry0[0].shape[1]
+    if not keep:
+        # a ``step_out`` cell writes h_t into two rows used in turn (step t reads the other one)
+        rows = np.empty((2, B, H), dtype=GX.dtype) if cell.step_out and mask is None else None
+        carry = carry0
+        for i, t in enumerate(_order(T, reverse)):
+            if reset is not None and reset[t].any():
+                r = reset[t][:, None]
+                carry = tuple(np.where(r, 0, c) for c in carry)
+            new, _ = cell.step(p, GX[t], carry) if rows is None else cell.step(p, GX[t], carry, out=rows[i % 2])
+            if mask is not None and not mask[t].all():
+                m = mask[t][:, None]
+                new = tuple(np.where(m, n, c) for n, c in zip(new, carry))
+            carry = new
+        return None, carry, None
     # one (T+1, B, H) buffer holds h_0 .. h_T with the initial h at the start (end when reverse), so
     # the output and the h_{t-1} of every step are views of it: no stacking copy for the weight GEMM
     hs = np.empty((T + 1, B, H), dtype=GX.dtype)

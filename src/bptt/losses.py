@@ -48,14 +48,14 @@ def output_loss(loss: str, g2: Activation, Z, D, mask):
         E = float(np.sum(w * diff * diff))
         dY = 2.0 * w * diff
         return E, Y, g2.backward(Y, dY)
-    # cross-entropy with softmax: log-softmax computed stably
-    zmax = Z.max(axis=-1, keepdims=True)
-    logsum = np.log(np.sum(np.exp(Z - zmax), axis=-1, keepdims=True)) + zmax
-    logY = Z - logsum
-    Y = np.exp(logY)
-    picked = np.take_along_axis(logY, D[:, :, None], axis=-1)  # (T, B, 1)
+    # cross-entropy with softmax, computed stably in four passes over (T, B, O): shift by the row
+    # maximum, exp, normalise, scale by the weights; the picked log-probabilities are a gather
+    Zs = Z - Z.max(axis=-1, keepdims=True)  # (T, B, O) shifted logits
+    Y = np.exp(Zs)
+    total = Y.sum(axis=-1, keepdims=True)  # (T, B, 1)
+    picked = np.take_along_axis(Zs, D[:, :, None], axis=-1) - np.log(total)  # (T, B, 1) log y[d]
     E = float(-np.sum(w * picked))
-    dZ = Y.copy()
-    np.put_along_axis(dZ, D[:, :, None], np.take_along_axis(dZ, D[:, :, None], axis=-1) - 1.0, axis=-1)
-    dZ *= w
+    Y /= total  # softmax probabilities
+    dZ = Y * w  # (y - onehot(d)) w: the one-hot part subtracted at the picked entries only
+    np.put_along_axis(dZ, D[:, :, None], np.take_along_axis(dZ, D[:, :, None], axis=-1) - w, axis=-1)
     return E, Y, dZ

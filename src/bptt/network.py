@@ -150,12 +150,27 @@ class Network:
         return f"{type(self).__name__}({c})"
 
     # ---- inputs and states ----------------------------------------------------------------------
+    def _x(self, X, name="X", ndim=3):
+        """Float inputs (..., I), or integer class codes of one rank less standing for one-hot vectors
+        of length n_in (a row lookup of the input weight instead of a GEMM: see ``bptt.codes``)."""
+        if not isinstance(X, np.ndarray):
+            try:
+                X = np.asarray(X)
+            except Exception:  # ragged lists and the like: validate.array says what is wrong
+                pass
+        if isinstance(X, np.ndarray) and X.dtype.kind in "iu" and X.ndim == ndim - 1:
+            return validate.codes(name, X, n_classes=self.n_in, expect=f"of rank {ndim - 1}")
+        shape = "(T, B, I) time-major inputs" if ndim == 3 else "(B, I) one step of input"
+        X = validate.array(name, X, ndim=ndim, dtype=self.dtype,
+                           expect=f"{shape} (or integer class codes {shape[:shape.index(', I)')] + ')'})")
+        validate.sizes(name, X, {ndim - 1: (self.n_in, "n_in (I)")})
+        return X
+
     def _inputs(self, X, D=None, loss="squared"):
-        X = validate.array("X", X, ndim=3, dtype=self.dtype, expect="(T, B, I) time-major inputs")
-        T, B, _ = X.shape
+        X = self._x(X)
+        T, B = X.shape[:2]
         if T < 1 or B < 1:
             raise InputError(f"X: got shape {X.shape}, expected at least one step and one stream")
-        validate.sizes("X", X, {2: (self.n_in, "n_in (I)")})
         if D is None:
             return X, None
         losses.check_pair(loss, self.g2)
@@ -220,7 +235,7 @@ class Network:
     def forward(self, X, s0=None, lengths=None, resets=None) -> Forward:
         """Run the net. X (T, B, I) -> Forward(Y (T, B, O), S (T, B, D*H), final state)."""
         X, _ = self._inputs(X)
-        T, B, _ = X.shape
+        T, B = X.shape[:2]
         _, mask, res = self._masks(T, B, lengths, resets)
         trace, Z = self._run(X, s0, mask, res)
         return Forward(self.g2.forward(Z), trace.outputs[-1], self._state_out(trace.final, B))
@@ -230,14 +245,14 @@ class Network:
         ``forward``; only causal nets can step."""
         if self.bidirectional:
             raise InputError("step: a bidirectional net needs the whole sequence; use forward()")
-        x = validate.array("x", x, ndim=2, dtype=self.dtype, expect="(B, I) one step of input")
+        x = self._x(x, "x", ndim=2)
         Y, _, new = self.forward(x[None], s0=state)
         return Y[0], new
 
     # ---- gradients -----------------------------------------------------------------------------
     def _backward(self, X, D, loss, at, truncate, s0, lengths, resets, carries=True):
         X, D = self._inputs(X, D, loss)
-        T, B, _ = X.shape
+        T, B = X.shape[:2]
         lens, mask, res = self._masks(T, B, lengths, resets)
         lmask = validate.loss_mask(at, T, B, lens, self.dtype)
         truncate = validate.integer("truncate", truncate, low=1, allow_none=True)
@@ -269,12 +284,13 @@ class Network:
         for l, dirs in enumerate(accs):
             for d, acc in enumerate(dirs):
                 hprev = loop.hidden_prev(trace.traces[l][d])
-                for name, val in reduce(trace.inputs[l], hprev, acc.dGX, acc.dGH).items():
+                n_in = self.n_in if l == 0 else self.directions * self.n_hidden
+                for name, val in reduce(trace.inputs[l], hprev, acc.dGX, acc.dGH, n_in).items():
                     g[name + self.suffix(l, d)] = val
         return g
 
     def gradients(self, X, D, loss="squared", at=None, truncate=None, s0=None, lengths=None, resets=None,
-                  *, backend="numpy", max_states=None):
+                  *, backend="numpy", max_states=None, bound="soft"):
         """E and dE/d(every parameter and s0) by exact (or truncated) BPTT.
 
         X (T, B, I); D (T, B, O) floats for 'squared' or (T, B) ints for 'cross_entropy';
@@ -286,12 +302,19 @@ class Network:
         ``pip install "bptt[fast]"``) or 'auto' (numba for small nets when it applies); see ``bptt.fast``.
         max_states: None, or M >= 1 to keep at most M checkpointed states plus one segment of ceil(T/M)
         steps and recompute the rest (same gradients, less memory); see ``bptt.memory``.
+        bound: with max_states, 'soft' (the above) or 'hard': at most M hidden states held in all, with
+        recursive checkpointing (Gruslys et al. 2016's bound; more recomputation).
+        X may also be (T, B) integer class codes standing for one-hot inputs (see ``bptt.codes``).
         Returns (E, Gradients) with the same names and shapes as ``params`` plus ``s0``.
         """
+        if bound != "soft" and max_states is None:
+            raise InputError(f"bound: got {bound!r} without max_states; the bound applies to memory-budgeted "
+                             "BPTT: pass max_states=M too (or leave bound out)")
         if backend != "numpy" or max_states is not None:
             from . import fast  # lazily: numba is imported only when asked for
 
-            done = fast.gradients(self, X, D, loss, at, truncate, s0, lengths, resets, backend, max_states)
+            done = fast.gradients(self, X, D, loss, at, truncate, s0, lengths, resets, backend, max_states,
+                                  bound)
             if done is not None:
                 return done
         E, trace, dZ, accs, B = self._backward(X, D, loss, at, truncate, s0, lengths, resets, carries=False)
@@ -325,7 +348,7 @@ class Network:
     def loss(self, X, D, loss="squared", at=None, s0=None, lengths=None):
         """E alone (forward only)."""
         X, D = self._inputs(X, D, loss)
-        T, B, _ = X.shape
+        T, B = X.shape[:2]
         lens, mask, _ = self._masks(T, B, lengths, None)
         _, Z = self._run(X, s0, mask, None)
         return losses.output_loss(loss, self.g2, Z, D, validate.loss_mask(at, T, B, lens, self.dtype))[0]

@@ -25,11 +25,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import files, io, optim, rundir, schema
+from . import files, io, optim, rundir, schema, train_step
 from .config import TrainConfig, to_toml, utf8
-from .errors import InputError, Interrupted, ModelFileError, TrainingDiverged
+from .errors import InputError, Interrupted, ModelFileError
 from .network import Network
-from .validate import loss_mask
 
 CKPT, MODEL, METRICS, CONFIG = "checkpoint.npz", "model.npz", "metrics.csv", "config.toml"
 BASE_COLUMNS = ["step", "loss", "grad_norm", "lr", "seconds"]
@@ -360,23 +359,19 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
     t_start = time.perf_counter()
     last_good = step if ckpt_path.exists() else None  # a fresh run has no checkpoint before its first one
 
-    def kept() -> str:
-        if last_good is None:
-            return (f"no checkpoint was written yet (the first comes at step {min(cfg.checkpoint_every, cfg.steps)}),"
-                    " so there is nothing to resume: start over with --force")
-        return f"the last good checkpoint (step {last_good}) is kept in {str(ckpt_path)!r}"
-
     # overflow on the way to a NaN is reported once, as TrainingDiverged, not as numpy warnings
     with sink, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"):
+        codes = stream is None and train_step.uses_codes(task, cfg)  # integer inputs: a row lookup
+        n_batch_loss = train_step.n_loss_steps(task)
         while step < cfg.steps:
             if online is not None:
                 w = online.window(net, step, carry)
                 X, D, at, s0, E, g, carry, n_loss = w
             elif stream is None:
-                X, D = task.batch(np.random.default_rng([cfg.seed, 1, step]), cfg.batch)
+                X, D = train_step.batch_data(task, cfg, step, codes)
                 at, s0 = task.at, None
                 E, g = net.gradients(X, D, loss=task.loss, at=at, truncate=cfg.truncate)
-                n_loss = int(loss_mask(task.at, X.shape[0], 1, None, np.float64).sum())
+                n_loss = n_batch_loss
             else:
                 w = stream_window(net, stream, cfg.tbptt, step, carry, task.loss)
                 X, D, at, s0, E, g, carry = w.X, w.D, w.at, w.s0, w.E, w.grads, w.next_carry
@@ -387,20 +382,8 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
                 if omega is not None:
                     _, og = omega.omega(net, X, D, loss=task.loss, at=at, s0=s0)
                     g = omega.add_omega(g, og, cfg.omega)
-                norm = optim.global_norm(g)
-                if not (math.isfinite(E) and math.isfinite(norm)):
-                    raise TrainingDiverged(
-                        f"the loss became {E} (gradient norm {norm}) at step {step}: lower --lr (now {cfg.lr}) or "
-                        f"use --clip; {kept()}")
-                if cfg.clip:
-                    g, _ = optim.clip_by_global_norm(g, cfg.clip)
-                lr = opt.lr_at(int(opt_state["step"]))
-                params, opt_state = opt.update(net.params, g, opt_state)
-                if not all(np.isfinite(a).all() for a in params.values()):
-                    raise TrainingDiverged(
-                        f"the parameters became NaN/inf at step {step}: lower --lr (now {cfg.lr}) or use --clip; "
-                        f"{kept()}")
-                net.params = params
+                opt_state, norm, lr = train_step.update(net, g, E, opt, opt_state, cfg.clip, step=step,
+                                                        lr_flag=cfg.lr, last_good=last_good, ckpt=ckpt_path)
                 loss = E / max(n_loss, 1)
                 row = {"step": step, "loss": loss, "grad_norm": norm, "lr": lr,
                        "seconds": round(elapsed + time.perf_counter() - t_start, 3)}

@@ -21,8 +21,8 @@ def array(name: str, a, *, ndim: int, dtype, expect: str) -> np.ndarray:
         except Exception as e:  # ragged lists and the like
             raise InputError(f"{name}: cannot be read as an array ({e}); expected {expect}") from None
     if a.dtype.kind not in "f":
-        hint = " (class indices go in D with loss='cross_entropy'; inputs must be floats, e.g. one-hot)" \
-            if a.dtype.kind in "iub" else ""
+        hint = (f" (integer inputs are class codes of rank {ndim - 1}, one per step and stream, standing for "
+                "one-hot vectors; class targets go in D with loss='cross_entropy')") if a.dtype.kind in "iub" else ""
         raise InputError(
             f"{name}: got dtype {a.dtype}, expected a floating-point array {expect}{hint}; "
             f"convert with {name}.astype(numpy.{np.dtype(dtype).name})"
@@ -34,6 +34,17 @@ def array(name: str, a, *, ndim: int, dtype, expect: str) -> np.ndarray:
         raise InputError(f"{name}: contains NaN or inf (first at index {tuple(int(i) for i in bad)}); "
                          "expected finite values: clean or mask the data first")
     return a.astype(dtype, copy=False)
+
+
+def codes(name: str, a, *, n_classes: int, expect: str) -> np.ndarray:
+    """Integer class inputs (``bptt.codes``): an integer array of any rank, every entry in [0, n_classes)."""
+    if a.dtype.kind not in "iu":
+        raise InputError(f"{name}: got dtype {a.dtype}, expected integer class codes {expect}")
+    if a.size and (a.min() < 0 or a.max() >= n_classes):
+        bad = int(a.min()) if a.min() < 0 else int(a.max())
+        raise InputError(f"{name}: class code {bad} out of range; expected 0 <= code < n_in = {n_classes} "
+                         f"(integer inputs stand for one-hot vectors of length n_in)")
+    return a.astype(np.intp, copy=False)
 
 
 def sizes(name: str, a: np.ndarray, expected: dict[int, tuple[int, str]]) -> None:

@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .. import codes
 from ..errors import InputError
 
 INITS = ("uniform", "orthogonal", "identity")
@@ -77,7 +78,10 @@ class Cell(ABC):
         return p
 
     def project(self, p: dict, X: np.ndarray) -> np.ndarray:
-        """GX = X W_in^T + b_in for all steps at once. X (T, B, I) -> (T, B, G*H), one GEMM."""
+        """GX = X W_in^T + b_in for all steps at once. X (T, B, I) -> (T, B, G*H), one GEMM; integer
+        X (T, B) (class codes, see ``bptt.codes``) -> the same as one row lookup of W_in^T + b_in."""
+        if codes.is_codes(X):
+            return codes.project(p[self.w_in], p[self.b_in] if self.b_in is not None else None, X)
         T, B, n_in = X.shape
         GX = (X.reshape(T * B, n_in) @ p[self.w_in].T).reshape(T, B, -1)
         if self.b_in is not None:
@@ -99,13 +103,14 @@ class Cell(ABC):
         """d(new carry)/d(carry) for each stream: (B, n_carry*H, n_carry*H)."""
 
     # ---- weight gradients from the per-step pre-activation gradients ------------------------------
-    def weight_grads(self, X, Hprev, dGX, dGH) -> dict:
-        """Sum over steps as single GEMMs. X (T,B,I), Hprev (T,B,H), dGX and dGH (T,B,G*H)."""
-        T, B, _ = X.shape
+    def weight_grads(self, X, Hprev, dGX, dGH, n_in: int | None = None) -> dict:
+        """Sum over steps as single GEMMs. X (T,B,I), Hprev (T,B,H), dGX and dGH (T,B,G*H). Integer X
+        (T,B) codes: dW_in as a scatter-add of dGX's rows (``bptt.codes``); ``n_in`` gives I then."""
+        T, B = X.shape[:2]
         gx = dGX.reshape(T * B, -1)
         gh = dGH.reshape(T * B, -1)
         g = {
-            self.w_in: gx.T @ X.reshape(T * B, -1),
+            self.w_in: codes.weight_grad(dGX, X, n_in) if codes.is_codes(X) else gx.T @ X.reshape(T * B, -1),
             self.w_rec: gh.T @ Hprev.reshape(T * B, -1),
         }
         if self.b_in is not None:
@@ -114,10 +119,10 @@ class Cell(ABC):
             g[self.b_rec] = gh.sum(axis=0)
         return g
 
-    def weight_terms(self, X, Hprev, dGX, dGH) -> dict:
+    def weight_terms(self, X, Hprev, dGX, dGH, n_in: int | None = None) -> dict:
         """The same, one row per step: each name -> (T, *shape). Row t is the seed's term for step t."""
         g = {
-            self.w_in: np.einsum("tbg,tbi->tgi", dGX, X),
+            self.w_in: codes.weight_terms(dGX, X, n_in) if codes.is_codes(X) else np.einsum("tbg,tbi->tgi", dGX, X),
             self.w_rec: np.einsum("tbg,tbh->tgh", dGH, Hprev),
         }
         if self.b_in is not None:

@@ -42,7 +42,7 @@ def add_parser(sub):
     a("--schedule", help="constant, step, cosine, warmup-cosine")
     a("--clip", type=float, help="clip the gradient's global norm to this (0 = off; default 1.0)")
     a("--seed", type=int, help="seed of the initial weights and of the data (default 0)")
-    a("--dtype", help="float64 (default) or float32")
+    a("--dtype", help="float32 (default, as PyTorch, Keras and JAX train) or float64")
     a("--checkpoint-every", type=int, help="steps between checkpoints (default 100)")
     a("--track-gradients", type=int, metavar="EVERY",
       help="record effective memory, decay rate and spectral radius in metrics.csv every EVERY steps")

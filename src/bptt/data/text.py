@@ -302,11 +302,17 @@ class TextData:
         """B random windows of T characters: X (T,B,V) one-hot float64, D (T,B) int64 next characters."""
         return self._windows(check_rng(rng), B, T, split)
 
+    def batch_codes(self, rng: np.random.Generator, B: int, T: int,
+                    split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+        """The windows ``batch`` draws from the same ``rng``, as codes: X (T,B) int64 (the one-hot's
+        positions), D (T,B) int64. For nets fed integer inputs (a row lookup of the input weight)."""
+        return self._windows(check_rng(rng), B, T, split, codes=True)
+
     def heldout(self, n: int, T: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """n windows of the held-out part, placed by the held-out stream of ``seed`` (deterministic)."""
         return self._windows(heldout_rng(seed), n, T, "val")
 
-    def _windows(self, rng, B, T, split):
+    def _windows(self, rng, B, T, split, codes=False):
         B, T = check_int("B", B, lo=1), check_int("T", T, lo=1)
         data = self._split(split)
         if len(data) < T + 1:
@@ -314,7 +320,8 @@ class TextData:
                              f"{T + 1}; use a shorter T or a longer text.")
         starts = rng.integers(0, len(data) - T, size=B)                   # (B,)
         idx = starts[None, :] + np.arange(T)[:, None]                     # (T,B)
-        return one_hot(data[idx], self.n_vocab), data[idx + 1].astype(np.int64)
+        X = data[idx].astype(np.int64) if codes else one_hot(data[idx], self.n_vocab)  # per batch only
+        return X, data[idx + 1].astype(np.int64)
 
     def stream(self, B: int, T: int, split: str = "train", epochs: int | None = 1) -> Iterator[StreamChunk]:
         """Contiguous chunks for truncated BPTT: B parallel streams, stream b reads input positions
@@ -402,6 +409,10 @@ class TextTask:
 
     def batch(self, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         return self.data.batch(rng, batch_size, self.length)
+
+    def batch_codes(self, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """``batch``'s windows with X as (T,B) int64 codes instead of one-hot (see TextData.batch_codes)."""
+        return self.data.batch_codes(rng, batch_size, self.length)
 
     def heldout(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         return self.data.heldout(n, self.length, seed)

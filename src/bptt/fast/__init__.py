@@ -83,7 +83,7 @@ def work_per_step(net, B: int) -> int:
     return B * net.n_hidden * net.n_hidden
 
 
-def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_states):
+def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_states, bound="soft"):
     """``Network.gradients`` for backend != 'numpy' or max_states set. Returns (E, Gradients), or None
     when the caller's NumPy loop should run (backend 'auto' choosing NumPy)."""
     if not isinstance(backend, str) or backend not in BACKENDS:
@@ -95,16 +95,18 @@ def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_s
         from .. import memory
 
         return memory.gradients(net, X, D, loss=loss, at=at, truncate=truncate, s0=s0, lengths=lengths,
-                                resets=resets, max_states=max_states)
+                                resets=resets, max_states=max_states, bound=bound)
     if backend == "numpy":
         return None
     X, D = net._inputs(X, D, loss)
-    T, B, _ = X.shape
+    T, B = X.shape[:2]
     lens, _, _ = net._masks(T, B, lengths, resets)
     lmask = validate.loss_mask(at, T, B, lens, net.dtype)
     truncate = validate.integer("truncate", truncate, low=1, allow_none=True)
     reaches_all = truncate is None or truncate > int(np.flatnonzero(lmask.any(axis=1)).max())
     why = numba_unsupported(net, reaches_all, lengths, resets)
+    if why is None and X.ndim == 2:
+        why = "integer inputs (class codes) are not covered; the NumPy loop takes them as a row lookup"
     if backend == "numba":
         if why is not None:
             raise InputError(f"backend='numba': {why}. Use backend='numpy' (or 'auto', which falls back).")
