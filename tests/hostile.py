@@ -66,14 +66,14 @@ def good_checkpoint(cell: str = "elman", tbptt: bool = True, optimizer: str = "a
     cfg = resolve({}, flags)
     t = get_task("adding", length=6)
     cls = {"elman": bptt.Elman, "lstm": bptt.LSTM, "gru": bptt.GRU}[cell]
-    net = cls(t.n_in, 3, t.n_out, seed=1, layers=layers)
+    net = cls(t.n_in, 3, t.n_out, seed=1, layers=layers, dtype=cfg.dtype)
     opt = optim.get(cfg.optimizer, cfg.lr)
     arrays = {f"param/{k}": v for k, v in net.params.items()}
     arrays.update({f"opt/{k}": v for k, v in optim.state_to_arrays(opt.init(net.params)).items()})
     if tbptt:
         s = net.initial_state(2)
         for k, a in enumerate(s if isinstance(s, tuple) else (s,)):
-            arrays[f"carry/{k}"] = a + 0.25
+            arrays[f"carry/{k}"] = a + np.asarray(0.25, a.dtype)
     meta = {"network": net.config(), "task": t.describe(), "train": cfg.to_dict(), "step": 4, "elapsed": 1.5}
     return arrays, meta
 
