@@ -82,6 +82,9 @@ def test_figures_written_with_one_labelled_path_per_term(tmp_path):
         assert w >= 600 and h >= 350, (name, w, h)
         img = mpimg.imread(out / f"{name}.png")[..., :3]
         assert (img.min(axis=-1) < 0.9).mean() > 0.01  # drawn on: a blank canvas has none
+        # each file says which printed example its numbers come from (text in the figure, and its metadata)
+        assert f"`{ex.command}` prints".encode() in (out / f"{name}.png").read_bytes()
+        assert f"`{ex.command}` prints" in (out / f"{name}.svg").read_text("utf-8")
         ids = [el.get("id") or "" for el in ET.parse(out / f"{name}.svg").iter()]
         if name.startswith("paths_"):
             w = name.split("_")[1]
@@ -90,6 +93,19 @@ def test_figures_written_with_one_labelled_path_per_term(tmp_path):
                 found = sorted(int(i.rsplit("-i", 1)[1]) for i in ids if i.startswith(f"{kind}-{w}-i"))
                 assert found == sorted(steps), (name, kind, found)
     assert len(steps) == 4
+
+
+def test_text_walk_through_prints_the_figures_numbers():
+    """bptt explain (text) and the figures share one source: the text shows every drawn term's norm."""
+    r = _bptt("--steps", "5", "--seed", "2", "--hidden", "3")
+    assert r.returncode == 0, r.stderr
+    ex = seed_example(seed=2, hidden=3, steps=5)
+    for w in ("Ws", "Wx"):
+        for p in weight_paths(ex, w):
+            assert f"term i={p.step}: {chain_text(w, p.step, 5)}" in r.stdout
+            assert f"(|term| = {p.norm:.3e})" in r.stdout
+    for i, v in zip(*state_gradient_norms(ex)):
+        assert f"|dE_5/dS_{i}| = {v:.6e}" in r.stdout
 
 
 def test_html_page_is_self_contained(tmp_path):

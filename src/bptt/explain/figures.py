@@ -222,9 +222,9 @@ def figure_paths(ex: SeedExample, weight: str):
                       fontweight="bold", zorder=10)
         tag.set_gid(f"tag-{weight}-i{pt.step}")
     total = float(np.linalg.norm(ex.grads[weight]))
-    fig.suptitle(rf"$\partial E_{{{n}}}/\partial {_tex(weight)}$: {len(paths)} term{'s' if len(paths) > 1 else ''}"
-                 f" of the BPTT sum, each a path back from $E_{{{n}}}$ (line width: size of the term)",
-                 fontsize=11)
+    what = (f"{len(paths)} terms of the BPTT sum, each a path back from $E_{{{n}}}$ (line width: size of the term)"
+            if len(paths) > 1 else f"a single term, its path back from $E_{{{n}}}$")
+    fig.suptitle(rf"$\partial E_{{{n}}}/\partial {_tex(weight)}$: " + what, fontsize=11)
     y0 = (line_h * (len(paths) + 1) + 0.35) / height
     for k, pt in enumerate(paths):
         y = y0 - (k + 1) * line_h / height
@@ -243,8 +243,8 @@ def figure_state_gradients(ex: SeedExample):
 
     steps, norms = state_gradient_norms(ex)
     n = ex.steps
-    fig = Figure(figsize=(7.0, 4.2))
-    ax = fig.add_axes((0.13, 0.2, 0.82, 0.66))
+    fig = Figure(figsize=(7.0, 4.4))
+    ax = fig.add_axes((0.13, 0.23, 0.82, 0.63))
     ax.semilogy(steps, norms, "o-", color=WCOLOR["Ws"], lw=1.8)
     for i, v in zip(steps, norms):
         ax.annotate(f"{v:.2e}", (i, v), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
@@ -259,8 +259,8 @@ def figure_state_gradients(ex: SeedExample):
     else:
         extra = ""
     ax.set_title(rf"The gradient travelling back in time, $\|\partial E_{{{n}}}/\partial S_i\|${extra}", fontsize=10)
-    fig.text(0.5, 0.03, _source(ex) + "; measure longer nets: `bptt diagnose`", ha="center", fontsize=7,
-             color="#555555")
+    fig.text(0.5, 0.02, _source(ex).replace(" (Elman", "\n(Elman") + "; longer nets: `bptt diagnose`",
+             ha="center", fontsize=7, color="#555555")
     return fig
 
 
@@ -274,13 +274,16 @@ def make_figures(ex: SeedExample) -> dict:
     return figs
 
 
-def render(fig, fmt: str, dpi: int = 100) -> bytes:
-    """The figure as PNG or SVG bytes, reproducibly (no dates, fixed SVG ids, text as paths)."""
+def render(fig, fmt: str, dpi: int = 100, description: str | None = None) -> bytes:
+    """The figure as PNG or SVG bytes, reproducibly (no dates, fixed SVG ids, text as paths);
+    ``description`` goes into the file's metadata (PNG tEXt / SVG dc:description)."""
     import matplotlib
 
     buf = io.BytesIO()
     with matplotlib.rc_context({"svg.hashsalt": "bptt-explain", "svg.fonttype": "path"}):
         meta = {"Date": None} if fmt == "svg" else {"Software": None}
+        if description:
+            meta["Description"] = description
         fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta, facecolor="white")
     return buf.getvalue()
 
@@ -290,7 +293,7 @@ def render_all(ex: SeedExample, formats=("png", "svg")) -> dict:
     out = {}
     for name, fig in make_figures(ex).items():
         for fmt in formats:
-            out[f"{name}.{fmt}"] = render(fig, fmt)
+            out[f"{name}.{fmt}"] = render(fig, fmt, description=_source(ex))
     return out
 
 
