@@ -121,3 +121,41 @@ def test_diagnose_estimators_bad_input(tmp_path, capsys, args, words):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and all(w in err for w in words), err
     assert not list(tmp_path.iterdir())
+
+
+# ---- bptt experiment online ---------------------------------------------------------------------------
+def test_experiment_online_quick_runs_and_resumes(tmp_path, capsys):
+    out = tmp_path / "exp"
+    args = ["experiment", "online", "--quick", "--algorithms", "rtrl,uoro", "--steps", "40", "--hidden", "3",
+            "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    timing = list(csv.DictReader(open(out / "online-timing.csv")))
+    assert {r["algorithm"] for r in timing} == {"rtrl", "uoro", "bptt"} and {r["hidden"] for r in timing} == {"8", "16", "32"}
+    assert all(float(r["seconds_per_step"]) > 0 for r in timing)
+    trained = list(csv.DictReader(open(out / "online-training.csv")))
+    assert [r["algorithm"] for r in trained] == ["rtrl", "uoro", "tbptt5"] and all(r["status"] == "ok" for r in trained)
+    assert "exponent" in text and "tbptt5" in text
+    model = out / "runs" / "adding-T10-rtrl" / "model.npz"
+    before = model.stat().st_mtime_ns
+    assert main(args) == 0  # finished runs are not trained again
+    assert model.stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--algorithms", "bogus"], ["--algorithms", "bogus"]),
+    (["--cells", "gru"], ["--cells", "memory"]),
+    (["--tasks", "adding:x"], ["--tasks", "TASK:LENGTH"]),
+    (["--tasks", "series:5"], ["--tasks", "series"]),
+    (["--steps", "0"], ["--steps"]),
+])
+def test_experiment_online_bad_options(tmp_path, capsys, args, words):
+    assert main(["experiment", "online", "--quick", *args, "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+    assert not (tmp_path / "e").exists()
+
+
+def test_experiment_memory_refuses_algorithms(tmp_path, capsys):
+    assert main(["experiment", "memory", "--algorithms", "rtrl", "--out", str(tmp_path / "m")]) == 2
+    assert "--algorithms" in capsys.readouterr().err

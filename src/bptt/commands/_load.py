@@ -28,29 +28,47 @@ def load_model(path):
     return net
 
 
-def task_for(net, data=None, model=None):
-    """The model's task; with ``data``, the same task on another file (text: encoded with the model's
-    vocabulary, the whole file held out; series: normalised with the model's mean and std). ``model``: the
+def task_for(net, data=None, column=None, model=None):
+    """The model's task; with ``data`` (a file or a shipped name), the same task on another file (text: encoded
+    with the model's vocabulary, the whole file held out; series: normalised with the model's mean and std);
+    with ``column`` (series), another column of ``data`` (default: of the model's own file). ``model``: the
     run folder or model file the net came from: a stored data path is looked for relative to it first."""
-    from ..data import task_from_description
+    from ..data import shipped, task_from_description
+    from ..data.tasks import PATH_FROM_RUN
+
+    folder = model_path(model).parent if model is not None else None
 
     desc = dict(net.meta["task"])
+    if column is not None:
+        if desc["name"] != "series":
+            raise InputError(f"--column: got {column!r} for a model of the {desc['name']} task; --column is for "
+                             "series models")
+        if data is None:
+            data = desc.get("path")
+            here = Path(folder, desc.get(PATH_FROM_RUN, "")) if folder is not None else None
+            if here is not None and desc.get(PATH_FROM_RUN) and here.is_file():
+                data = str(here)
+        desc["column"] = int(column) if column.lstrip("-").isdigit() else column
     if data is None:
-        return task_from_description(desc, model_path(model).parent if model is not None else None)
+        return task_from_description(desc, folder)
+    data = shipped.resolve(desc["name"], data)
     try:
         return _task_on(desc, data)
-    except InputError as e:  # the data module's messages name no option: this one is about --data
-        raise InputError(str(e) if str(e).startswith("--data") else f"--data: {e}") from None
+    except InputError as e:  # the data module's messages name no option
+        msg = shipped.cli_message(str(e))
+        opt = "--column" if column is not None and "column" in msg else "--data"
+        raise InputError(msg if msg.startswith("--") else f"{opt}: {msg}") from None
 
 
 def _task_on(desc: dict, data):
-    from ..data import TextData
+    from ..data import BUILTIN_TEXT, TextData, builtin_text
     from ..data.series import SeriesData, SeriesTask
     from ..data.text import TextTask, _read_raw, encode_utf8
 
     name = desc["name"]
     if name == "text":
-        _, codes = encode_utf8(_read_raw(data), desc["vocab"], str(data))  # bounded: one small code a character
+        raw = builtin_text().encode("utf-8") if data == BUILTIN_TEXT else _read_raw(data)
+        _, codes = encode_utf8(raw, desc["vocab"], str(data))  # bounded: one small code a character
         codes.flags.writeable = False
         td = TextData(desc["vocab"], codes, codes, str(data), desc.get("val_fraction", 0.1), "")
         return TextTask(td, min(desc["length"], len(codes) - 1))

@@ -1,5 +1,5 @@
-"""``bptt experiment memory``: success rate and effective memory of five recurrent nets against the
-sequence length, on the adding and temporal-order tasks (see ``bptt.experiment`` and docs/gradient-lab.md).
+"""bptt experiment memory: success rate and effective memory of five recurrent nets against the
+sequence length, on the adding and temporal-order tasks (see docs/gradient-lab.md).
 
     bptt experiment memory --quick                      about 1 minute on 2 cores: lengths 10,20,50, 1 seed
     bptt experiment memory --out runs/memory            the full grid: lengths 5..200, 3 seeds (about 2 hours)
@@ -35,10 +35,14 @@ _ints.__name__ = "comma-separated integers"
 def add_parser(sub):
     p = sub.add_parser("experiment", help="reproducible experiments (memory: success and effective memory vs length)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=["memory"], help="the experiment: memory")
+    p.add_argument("which", choices=["memory", "online"],
+                   help="the experiment: memory, or online (online gradient algorithms: cost vs H and training)")
+    p.add_argument("--algorithms", type=_names, help="online: comma-separated rtrl, snap1, uoro, kf-rtrl, artbp "
+                   "(default all)")
     p.add_argument("--quick", action="store_true",
                    help="the small grid: lengths 10,20,50, 1 seed, 600 steps, H=16 (other options still override)")
-    p.add_argument("--tasks", type=_names, help="comma-separated: adding, order (default both)")
+    p.add_argument("--tasks", type=_names, help="comma-separated: adding, order (default both); online: TASK:LENGTH "
+                   "items, e.g. adding:20,copy:5,text:20 (the default; --quick adding:10)")
     p.add_argument("--cells", type=_names,
                    help="comma-separated: elman-uniform, elman-orthogonal, irnn, lstm, gru (default all)")
     p.add_argument("--lengths", type=_ints, help="sequence lengths, comma-separated (default 5,10,20,50,100,200)")
@@ -52,6 +56,12 @@ def add_parser(sub):
 
 def run(args) -> int:
     from pathlib import Path
+
+    if args.which == "online":
+        return _online(args)
+    if args.algorithms is not None:
+        from ..errors import InputError
+        raise InputError("--algorithms: only for bptt experiment online")
 
     from .. import experiment as X
 
@@ -73,4 +83,31 @@ def run(args) -> int:
     else:
         print("matplotlib is not installed: no plot (pip install 'bptt[plot]')")
     say(f"experiment memory: {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _online(args) -> int:
+    """bptt experiment online [--quick]: see ``bptt.online.experiment``."""
+    from pathlib import Path
+
+    from ..errors import InputError
+    from ..online import experiment as O
+
+    for o in ("cells", "lengths", "seeds"):
+        if getattr(args, o) is not None:
+            raise InputError(f"--{o}: only for bptt experiment memory (online takes --tasks TASK:LENGTH,...)")
+    plan = O.with_options(O.QUICK if args.quick else O.FULL, algorithms=args.algorithms, steps=args.steps,
+                          hidden=args.hidden, tasks=None if args.tasks is None else O.parse_tasks(args.tasks))
+    O.check_plan(plan)
+    out = Path(args.out or ("runs/online-quick" if args.quick else "runs/online"))
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    t0 = time.perf_counter()
+    time_rows, train_rows = O.run(plan, out, log=say)
+    print(O.table(time_rows, train_rows), end="")
+    print(f"wrote {out / 'online-timing.csv'} and {out / 'online-training.csv'}")
+    if O.write_png(out / "online.png", time_rows, train_rows):
+        print(f"wrote {out / 'online.png'}")
+    else:
+        print("matplotlib is not installed: no plot (pip install 'bptt[plot]')")
+    say(f"experiment online: {time.perf_counter() - t0:.1f} s")
     return 0

@@ -3,6 +3,7 @@ solved examples). Shared by ``train`` and ``evaluate``; not a command itself."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,8 @@ def summary(out, result: dict) -> None:
 
         prime = "The " if set("The ") <= set(task["vocab"]) else ""  # only a prime the model can read
         print("sample:", repr(prime + sample_text(net, length=200, prime=prime, temperature=0.7, seed=0)))
-    elif name in ("series", "sine"):
-        print(f"model saved to {out / 'model.npz'}; forecast with: bptt predict {out} --data FILE --horizon 12")
+    elif name == "series":  # advice that works as printed: predict reads the model's own series by default
+        print(f"forecast the next 12 values with: {shlex.join(['bptt', 'predict', str(out), '--horizon', '12'])}")
     print(f"files: {out / 'model.npz'}, {out / 'metrics.csv'}, {out / 'config.toml'}"
           + (f", {out / 'loss.png'}" if (out / "loss.png").exists() else ""))
 

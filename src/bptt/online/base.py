@@ -63,6 +63,18 @@ class Rows:
             parts.append(Ah[..., None])
         return np.concatenate(parts, axis=-1)
 
+    def add_immediate(self, M, Ax, Ah, x, h):
+        """M (B, k, G*H, F) += ``immediate(Ax, Ah, x, h)``, in place, without building the product."""
+        I, H = self.I, self.H
+        M[..., :I] += Ax[..., None] * x[:, None, None, :]
+        M[..., I : I + H] += Ah[..., None] * h[:, None, None, :]
+        j = I + H
+        for A, b in ((Ax, self.cell.b_in), (Ah, self.cell.b_rec)):
+            if b is not None:
+                M[..., j] += A
+                j += 1
+        return M
+
     def features(self, x, h):
         """(B, F) the vector a_t = [x_t, h_{t-1}, 1, 1] with immediate = D (x) a_t when dgx == dgh."""
         B = x.shape[0]

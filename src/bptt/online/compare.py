@@ -126,10 +126,18 @@ def estimator_rows(net, estimators, data, lengths, draws: int = 20, log=None) ->
     """For every length T and estimator: its quality against exact BPTT (:func:`quality`) on
     ``data(T) -> (X, D, loss, at)``, with ``draws`` draws for the stochastic ones, and its wall time per
     sequence step (one estimate). Returns the rows (dicts with COLUMNS)."""
-    import time
+    from ..experiment import _one_blas_thread  # small nets: one BLAS thread (many fight over few cores)
 
     draws = validate.integer("--draws", draws, low=2)
     rows = []
+    with _one_blas_thread():
+        _estimator_rows(net, estimators, data, lengths, draws, log, rows)
+    return rows
+
+
+def _estimator_rows(net, estimators, data, lengths, draws, log, rows):
+    import time
+
     for T in lengths:
         X, D, loss, at = data(T)
         g = exact(net, X, D, loss, at)
@@ -142,7 +150,6 @@ def estimator_rows(net, estimators, data, lengths, draws: int = 20, log=None) ->
                          "seconds_per_step": sec})
             if log:
                 log(f"T={X.shape[0]} {label}: cosine {q['cosine']:.3f}, relative error {q['rel_error']:.3g}")
-    return rows
 
 
 def estimator_summary(rows) -> list[str]:

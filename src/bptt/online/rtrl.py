@@ -29,8 +29,8 @@ class RTRL(Algorithm):
         Ax, Ah = unit_directions(net.cell, s.p, s.cache, s.carry)  # (B, n, G*H)
         M = state["M"]
         B, n = M.shape[:2]
-        JM = np.matmul(J, M.reshape(B, n, -1)).reshape(M.shape)
-        state["M"] = JM + rows.immediate(Ax, Ah, s.x, s.carry[0])
+        JM = np.matmul(J, M.reshape(B, n, -1)).reshape(M.shape)  # a new array: the old state is not touched
+        state["M"] = rows.add_immediate(JM, Ax, Ah, s.x, s.carry[0])
 
     def _cell_rows(self, state, dc, rows):
         M = state["M"]
