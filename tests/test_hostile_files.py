@@ -382,7 +382,7 @@ COMMANDS = {
     "evaluate": lambda run: ["evaluate", run, "--heldout", "4"],
     "sample": lambda run: ["sample", run, "--length", "5"],
     "predict": lambda run: ["predict", run, "--data", run + "/s.csv", "--horizon", "2"],
-    "diagnose": lambda run: ["diagnose", run, "--out", run + "/d"],
+    "diagnose": lambda run: ["diagnose", run, "--out", run + "/d/gradient"],
 }
 
 
