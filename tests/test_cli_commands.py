@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -191,3 +192,45 @@ def test_predict_plain_output(runs, capsys):
     out = run_cli(capsys, "predict", runs["series"], "--data", runs["series.csv"], "--horizon", 2)
     lines = out.splitlines()
     assert "value" in lines[0] and lines[1].strip().startswith("t+1:") and lines[2].strip().startswith("t+2:")
+
+
+# ---- what a finished `bptt train` prints -------------------------------------------------------------
+def test_train_summary_advice_runs_as_printed(runs, capsys, tmp_path):
+    """The summary's `bptt predict` advice works when pasted (a series model, its own data file); a sine
+    model, which predict refuses, gets none; the `files:` line lists the files written, checkpoint included."""
+    import shlex
+
+    base = ["--steps", "2", "--hidden", "3", "--batch", "2", "--heldout", "4", "--log-every", "1"]
+    out = run_cli(capsys, "train", "series", "--data", runs["series.csv"], "--column", "value", "--length", "8",
+                  *base, "--out", tmp_path / "s")
+    advice = [ln for ln in out.splitlines() if "forecast with: " in ln]
+    assert len(advice) == 1, out
+    argv = shlex.split(advice[0].split("forecast with: ", 1)[1])
+    assert argv[0] == "bptt" and "FILE" not in argv
+    assert "t+12:" in run_cli(capsys, *argv[1:])
+    files_line = [ln for ln in out.splitlines() if ln.startswith("files: ")]
+    assert len(files_line) == 1 and "checkpoint.npz" in files_line[0], out
+    assert all(Path(p).is_file() for p in files_line[0][len("files: "):].split(", "))
+
+    out = run_cli(capsys, "train", "sine", "--length", "8", *base, "--out", tmp_path / "sine")
+    assert "bptt predict" not in out, out
+
+
+def test_help_texts_speak_to_users(capsys):
+    """Every command's --help reads without the project's internal history (no "issue 6"), and the command
+    list names every experiment that `bptt experiment` runs."""
+    import re
+
+    from bptt.cli import COMMANDS
+
+    for argv in [[]] + [[c, "--help"] for c in COMMANDS]:
+        try:
+            main(argv) if argv else main(["--help"])
+        except SystemExit as e:
+            assert e.code == 0
+        text = capsys.readouterr().out
+        assert text and not re.search(r"\bissues? #?\d", text, re.IGNORECASE), (argv, text)
+    main([])
+    top = capsys.readouterr().out
+    line = top[top.index("experiment"):top.index("bench")]
+    assert "memory" in line and "online" in line, top

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 
@@ -20,6 +21,21 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):  # usage errors: one line, exit 2
         self.exit(2, f"bptt: error: {message} (see 'bptt {self.prog.split()[-1]} --help')\n"
                   if " " in self.prog else f"bptt: error: {message} (see 'bptt --help')\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        # A command's parser names an unknown option itself, before argparse reads its value as a
+        # positional (`bptt train --stepz 5` said "argument task: invalid choice: '5'") or leaves it to
+        # the top-level parser (which pointed at 'bptt --help' instead of the command's help).
+        if self._subparsers is None and args is not None:
+            known = [o for o in self._option_string_actions if o.startswith("--")]
+            for arg in args:
+                if arg == "--":
+                    break
+                name = arg.split("=", 1)[0]
+                if name.startswith("--") and not any(o.startswith(name) for o in known):
+                    close = difflib.get_close_matches(name, known, n=1, cutoff=0.7)
+                    self.error(f"unrecognized option {name}" + (f" (did you mean {close[0]}?)" if close else ""))
+        return super().parse_known_args(args, namespace)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,8 @@ def add_parser(subparsers):
         "bench", help="time forward+backward (or a training step) against PyTorch",
         description="Time one forward + backward pass of bptt (NumPy loop and numba kernel) against PyTorch "
                     "autograd, a naive NumPy transcription of the seed (from a source checkout) and the GEMM "
-                    "floor, for the configs A-E of issue 6 or any I,H,O,B,T. Interleaved repeats, min of repeats. "
+                    "floor, for the configs A-E of the README's speed table or any I,H,O,B,T. Interleaved "
+                    "repeats, min of repeats. "
                     "With --train: one step of `bptt train text` (batch, forward, backward, clipping, Adam, "
                     "metrics) against the same loop in PyTorch, H=128, B=32, T=50 (uses --cell, --dtype, "
                     "--repeats, --pause, --threads, --only torch,torch-embed, --json, --data, --clock).")

@@ -3,6 +3,7 @@ solved examples). Shared by ``train`` and ``evaluate``; not a command itself."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +28,12 @@ def summary(out, result: dict) -> None:
 
         prime = "The " if set("The ") <= set(task["vocab"]) else ""  # only a prime the model can read
         print("sample:", repr(prime + sample_text(net, length=200, prime=prime, temperature=0.7, seed=0)))
-    elif name in ("series", "sine"):
-        print(f"model saved to {out / 'model.npz'}; forecast with: bptt predict {out} --data FILE --horizon 12")
-    print(f"files: {out / 'model.npz'}, {out / 'metrics.csv'}, {out / 'config.toml'}"
-          + (f", {out / 'loss.png'}" if (out / "loss.png").exists() else ""))
+    elif name == "series":  # `bptt predict` reads series models only (a sine model is refused there)
+        data = shlex.quote(str(task["path"])) if task.get("path") else "FILE"
+        print(f"model saved to {out / 'model.npz'}; forecast with: bptt predict {shlex.quote(str(out))} "
+              f"--data {data} --horizon 12")
+    names = ["model.npz", "checkpoint.npz", "metrics.csv", "config.toml", "loss.png"]
+    print("files: " + ", ".join(str(out / n) for n in names if (out / n).exists()))
 
 
 def _adding_examples(net, desc) -> None:
