@@ -23,8 +23,7 @@ rng = np.random.default_rng(0)  # all randomness from one explicit generator
 for step in range(steps):
     X, D = task.batch(rng, 64)  # X (T, B, 2), D (T, B, 1); the loss sits at the last step
     E, g = net.gradients(X, D, loss=task.loss, at=task.at)
-    g.pop("s0")
-    g, norm = optim.clip_by_global_norm(g, 1.0)
+    g, norm = optim.clip_by_global_norm(g, 1.0)  # g's s0 (the initial state's gradient) is not a parameter: left out
     params, state = opt.update(net.params, g, state)
     net.set_params(params)
     if step % 500 == 0:
@@ -32,7 +31,9 @@ for step in range(steps):
 
 X, D = task.heldout(512, seed=0)
 print("held-out:", {k: round(v, 4) for k, v in task.metric(net.forward(X).Y, D).items()})
-path = Path(tempfile.mkdtemp()) / "adding.npz"
-bptt.save(net, path, {"task": task.describe()})
-again = bptt.load(path)
-print(f"saved and loaded {path.name}: identical = {all(np.array_equal(net.params[k], again.params[k]) for k in net.params)}")
+with tempfile.TemporaryDirectory() as folder:  # removed with its file at the end of the block
+    path = Path(folder) / "adding.npz"
+    bptt.save(net, path, {"task": task.describe()})
+    again = bptt.load(path)
+same = all(np.array_equal(net.params[k], again.params[k]) for k in net.params)
+print(f"saved and loaded {path.name}: identical = {same}")

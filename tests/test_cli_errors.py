@@ -277,15 +277,16 @@ CASES = [
     # ---- predict
     Case("predict: non-series model", on("predict", "adding", "--data", csv_), ["adding task", "series model"]),
     Case("predict --horizon 0", on("predict", "series", "--data", csv_, "--horizon", "0"), ["--horizon", "positive"]),
-    Case("predict: no --data", on("predict", "series"), ["--data", "required"]),
+    Case("predict unknown --column", on("predict", "series", "--column", "nope"), ["--column", "'nope'"]),
+    Case("evaluate --column on a non-series model", on("evaluate", "adding", "--column", "x"),
+         ["--column", "series models"]),
     Case("predict --data missing", on("predict", "series", "--data", lambda c: str(c.tmp / "no.csv")),
          ["--data", "does not exist"]),
     Case("predict --data non-numeric", on("predict", "series", "--data", lambda c: c.file("s.csv", series_csv("?"))),
          ["--data", "'?'", "finite number"]),
     # ---- diagnose
     Case("diagnose --length 0", diagnose("--length", "0"), ["--length", ">= 1"]),
-    Case("diagnose --out folder missing", lambda c: ["diagnose", "--out", str(c.tmp / "no" / "d")],
-         ["--out", "does not exist"]),
+    Case("diagnose --out is a folder", lambda c: ["diagnose", "--out", str(c.tmp)], ["--out", "is a folder"]),
     Case("diagnose unknown --cell", diagnose("--cell", "rnn"), ["--cell", "'rnn'"]),
     Case("diagnose bad --hidden", diagnose("--hidden", "8,x"), ["--hidden", "'x'"]),
     Case("diagnose unknown --g1", diagnose("--g1", "swish"), ["g1", "'swish'"]),
@@ -293,7 +294,8 @@ CASES = [
     Case("diagnose DIR with --cell", diagnose(lambda c: c.run("adding"), "--cell", "gru"), ["--cell", "fresh nets"]),
     Case("diagnose DIR without model", diagnose(lambda c: str(c.tmp)), ["no model here", "model.npz"]),
     Case("diagnose --data not an npz", diagnose("--data", text_), ["--data", ".npz"]),
-    Case("diagnose without --out", lambda c: ["diagnose"], ["--out", "required"]),
+    Case("diagnose --out under a file", lambda c: ["diagnose", "--out", str(Path(c.file("f.txt", "x")) / "d")],
+         ["--out", "is a file"]),
     # ---- the command itself
     Case("unknown command", lambda c: ["fit"], ["invalid choice", "'fit'"]),
 ]

@@ -120,3 +120,12 @@ def test_text_task_codes_are_the_one_hot_batch():
     assert C.shape == (9, 4) and C.dtype.kind == "i"
     np.testing.assert_array_equal(codes.one_hot(C, task.n_in, np.float64), X)
     np.testing.assert_array_equal(D2, D)
+
+
+def test_numba_backend_takes_codes():
+    pytest.importorskip("numba")
+    net, C, X, D = setup("elman")
+    _, g = net.gradients(X, D, loss="cross_entropy")
+    for backend in ("numba", "auto"):
+        _, g2 = net.gradients(C, D, loss="cross_entropy", backend=backend)
+        assert all(rel(g2[k], g[k]) <= 1e-12 for k in g if k != "s0"), backend

@@ -424,8 +424,10 @@ def test_cli_diagnose_nets_list(diagnose, tmp_path, capsys):
 
 
 def test_cli_diagnose_errors(diagnose, tmp_path, capsys):
-    assert diagnose("--out", tmp_path / "missing" / "x") == 2
-    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "f").write_text("")
+    assert diagnose("--out", tmp_path / "f" / "x") == 2  # the folder would be a file
+    assert "is a file" in capsys.readouterr().err
+    (tmp_path / "f").unlink()
     assert diagnose(tmp_path, "--cell", "lstm", "--out", tmp_path / "x") == 2
     assert "--cell: only for fresh nets" in capsys.readouterr().err
     assert diagnose(tmp_path / "nomodel", "--out", tmp_path / "x") == 2

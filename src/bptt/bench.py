@@ -351,7 +351,7 @@ def format_table(result: dict) -> str:
     rows = []
     for r in result["rows"]:
         t = r["times"]
-        goal = "" if "goal" not in r else f">={r['goal']:g} {'met' if r['goal_met'] else 'NOT met'}"
+        goal = "-" if "goal" not in r else f">={r['goal']:g} {'met' if r['goal_met'] else 'NOT met'}"
         fl = f"{r['vs_floor']:.2f}" + ("" if "floor_goal" not in r else " ok" if r["floor_goal_met"] else " over")
         rows.append([r["config"], f"{r['I']},{r['H']},{r['O']},{r['B']},{r['T']}", r["cell"], r["dtype"],
                      "train" if r["mode"] == "train step" else "fwd+bwd",
@@ -359,6 +359,11 @@ def format_table(result: dict) -> str:
                      _ms(t.get("floor")), f"{r['gflops'][r['bptt_best']]:.1f}",
                      f"{r['torch_ratio']:.2f}" if "torch_ratio" in r else "-", goal, fl,
                      f"{r['naive_ratio']:.1f}" if "naive_ratio" in r else "-"])
+    if not any("goal" in r for r in result["rows"]):  # goals are set for float32 fwd+bwd against torch only
+        i = head.index("goal")
+        head, rows = head[:i] + head[i + 1:], [r[:i] + r[i + 1:] for r in rows]
+    else:
+        lines.insert(-1, "goal: the torch/bptt ratio bptt aims for (float32, fwd+bwd, standard sizes A-E)")
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     fmt = lambda cells: "  ".join(str(x).rjust(w) for x, w in zip(cells, widths))  # noqa: E731
     lines += [fmt(head)] + [fmt(r) for r in rows]

@@ -18,9 +18,8 @@ COMMANDS = ["explain", "train", "evaluate", "sample", "predict", "diagnose", "ex
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # usage errors: one line, exit 2
-        self.exit(2, f"bptt: error: {message} (see 'bptt {self.prog.split()[-1]} --help')\n"
-                  if " " in self.prog else f"bptt: error: {message} (see 'bptt --help')\n")
+    def error(self, message):  # usage errors: one line, exit 2, named by the (sub)command: "bptt train: error: ..."
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
     def parse_known_args(self, args=None, namespace=None):
         # A command's parser names an unknown option itself, before argparse reads its value as a

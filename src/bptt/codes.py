@@ -9,8 +9,8 @@ are those of the one-hot X (tests check 1e-12 in float64), but the two products 
   (T*B, n_in) x (n_in, G*H) GEMM;
 - the weight gradient ``dW_in = dGX^T onehot(X)`` is a scatter-add: column c of dW_in is the sum of the
   rows of dGX whose code is c. The rows are sorted by code once and summed per code in one
-  ``np.add.reduceat`` pass, which is several times faster than ``np.add.at`` or the GEMM against the
-  one-hot at text sizes (T*B = 1600, n_in ~ 100).
+  ``np.add.reduceat`` pass (in column blocks), which is faster than ``np.add.at`` (5x) or the GEMM
+  against the one-hot (1.6-2x) at text sizes (T*B = 1600, n_in ~ 100, G*H = 128-512).
 
 Only the first layer sees X; the layers above take the hidden states as before.
 """
@@ -46,7 +46,10 @@ def weight_grad(dGX: np.ndarray, codes: np.ndarray, n_in: int) -> np.ndarray:
     rows = dGX.reshape(-1, G)
     order, starts, present = _grouped(codes)
     out = np.zeros((n_in, G), dGX.dtype)
-    out[present] = np.add.reduceat(rows[order], starts, axis=0)
+    # in blocks of 128 columns: a gathered (T*B, 128) block stays in cache (whole rows of 4H = 512
+    # float32 columns, a 2 KiB stride, ran 2.5x slower on the test machine)
+    for j in range(0, G, 128):
+        out[present, j : j + 128] = np.add.reduceat(rows[order, j : j + 128], starts, axis=0)
     return out.T
 
 

@@ -22,7 +22,7 @@ SCHEDULES = ("constant", "step", "cosine", "warmup-cosine")
 @dataclass(frozen=True)
 class TrainConfig:
     task: str = "adding"
-    data: str | None = None  # text/series file ("builtin:stdlib-docs" for the built-in text)
+    data: str | None = None  # text/series file, or a shipped name (bptt.data.shipped: airline, docs)
     column: str | None = None  # series column (name or 0-based index)
     cell: str = "elman"
     hidden: int = 32
@@ -129,8 +129,7 @@ def check(cfg: TrainConfig) -> TrainConfig:
     if cfg.omega and cfg.cell != "elman":
         raise InputError(f"--omega: the Pascanu et al. regulariser is implemented for the Elman cell; got --cell {cfg.cell}")
     if cfg.task == "series" and not cfg.data:
-        raise InputError("--data: the series task needs a CSV or .npy file (try the shipped one: "
-                         "python -c \"import bptt.data; print(bptt.data.builtin_series())\")")
+        raise InputError("--data: the series task needs a CSV or .npy file (or the shipped series: --data airline)")
     return cfg
 
 

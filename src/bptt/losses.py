@@ -48,8 +48,8 @@ def output_loss(loss: str, g2: Activation, Z, D, mask):
         E = float(np.sum(w * diff * diff))
         dY = 2.0 * w * diff
         return E, Y, g2.backward(Y, dY)
-    # cross-entropy with softmax, computed stably in four passes over (T, B, O): shift by the row
-    # maximum, exp, normalise, scale by the weights; the picked log-probabilities are a gather
+    # cross-entropy with softmax, computed stably: shift by the row maximum, exp, normalise, scale by
+    # the weights; the picked log-probabilities are a gather (no full log-softmax array, no copy of Y)
     Zs = Z - Z.max(axis=-1, keepdims=True)  # (T, B, O) shifted logits
     Y = np.exp(Zs)
     total = Y.sum(axis=-1, keepdims=True)  # (T, B, 1)

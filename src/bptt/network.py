@@ -348,7 +348,8 @@ class LSTM(Network):
     """LSTM layers (gates i, f, g, o; PyTorch's W_ih, W_hh, b_ih, b_hh) with the output layer on top.
     ``LSTM(n_in, n_hidden, n_out, g2="identity", seed=0, init="uniform", dtype=numpy.float64, layers=1,
     bidirectional=False, forget_bias=0.0)``; forget_bias is added to the f block of b_ih at init
-    (0.0: PyTorch's init law; Jozefowicz et al. 2015 recommend 1.0). The state is the pair (h, c)."""
+    (0.0: PyTorch's init law; Jozefowicz et al. 2015 recommend 1.0, which ``bptt train --cell lstm`` uses unless
+    --forget-bias says otherwise). The state is the pair (h, c)."""
 
     cell_name = "lstm"
 

@@ -37,15 +37,15 @@ LOSS_LABEL = {"squared": "squared error per predicted step", "cross_entropy": "c
 
 
 def build_task(cfg: TrainConfig):
-    from .data import get_task
+    from .data import BUILTIN_TEXT, get_task, shipped
 
     kw = {}
     if cfg.length is not None:
         kw["delay" if cfg.task == "copy" else "length"] = cfg.length
     if cfg.task == "text":
-        kw["path"] = cfg.data or "builtin:stdlib-docs"
+        kw["path"] = shipped.resolve("text", cfg.data) or BUILTIN_TEXT
     elif cfg.task == "series":
-        kw["path"] = cfg.data
+        kw["path"] = shipped.resolve("series", cfg.data)
         if cfg.column is not None:
             kw["column"] = int(cfg.column) if cfg.column.lstrip("-").isdigit() else cfg.column
     elif cfg.data is not None:
@@ -53,7 +53,7 @@ def build_task(cfg: TrainConfig):
     try:
         return get_task(cfg.task, **kw)
     except InputError as e:  # the data module names its own arguments: say which option is meant
-        msg = str(e)
+        msg = shipped.cli_message(str(e))
         if cfg.task not in ("text", "series") or msg.startswith("length"):
             opt = "--length"
         else:

@@ -29,28 +29,38 @@ def load_model(path):
     return net
 
 
-def task_for(net, data=None):
-    """The model's task; with ``data``, the same task on another file (text: encoded with the model's
-    vocabulary, the whole file held out; series: normalised with the model's mean and std)."""
-    from ..data import task_from_description
+def task_for(net, data=None, column=None):
+    """The model's task; with ``data`` (a file or a shipped name), the same task on another file (text: encoded
+    with the model's vocabulary, the whole file held out; series: normalised with the model's mean and std);
+    with ``column`` (series), another column of ``data`` (default: of the model's own file)."""
+    from ..data import shipped, task_from_description
 
     desc = dict(net.meta["task"])
+    if column is not None:
+        if desc["name"] != "series":
+            raise InputError(f"--column: got {column!r} for a model of the {desc['name']} task; --column is for "
+                             "series models")
+        data = desc.get("path") if data is None else data
+        desc["column"] = int(column) if column.lstrip("-").isdigit() else column
     if data is None:
         return task_from_description(desc)
+    data = shipped.resolve(desc["name"], data)
     try:
         return _task_on(desc, data)
-    except InputError as e:  # the data module's messages name no option: this one is about --data
-        raise InputError(str(e) if str(e).startswith("--data") else f"--data: {e}") from None
+    except InputError as e:  # the data module's messages name no option
+        msg = shipped.cli_message(str(e))
+        opt = "--column" if column is not None and "column" in msg else "--data"
+        raise InputError(msg if msg.startswith("--") else f"{opt}: {msg}") from None
 
 
 def _task_on(desc: dict, data):
-    from ..data import TextData
+    from ..data import BUILTIN_TEXT, TextData, builtin_text
     from ..data.series import SeriesData, SeriesTask
     from ..data.text import TextTask, _read_utf8
 
     name = desc["name"]
     if name == "text":
-        text = _read_utf8(data)
+        text = builtin_text() if data == BUILTIN_TEXT else _read_utf8(data)
         vocab = desc["vocab"]
         unknown = sorted(set(text) - set(vocab))
         if unknown:

@@ -53,7 +53,8 @@ def add_parser(subparsers):
                    "models, as in bptt evaluate)")
     p.add_argument("--arrays", metavar="FILE", help="fresh nets: .npz with X (T, B, I) and optionally D; "
                    "default: N(0, 1) noise")
-    p.add_argument("--out", metavar="PREFIX", required=True, help="write PREFIX.csv and PREFIX.png")
+    p.add_argument("--out", metavar="PREFIX", help="write PREFIX.csv and PREFIX.png, creating folders (default: "
+                   "DIR/gradient for a saved model, runs/diagnose/gradient for fresh nets)")
     p.add_argument("--cell", help="cell(s), comma-separated: elman, lstm, gru (default elman)")
     p.add_argument("--g1", help="Elman hidden activation(s), comma-separated (default tanh)")
     p.add_argument("--init", help="recurrent init(s), comma-separated: uniform, orthogonal, identity (default uniform)")
@@ -286,6 +287,17 @@ def summary(prof, spec, hint="try a longer --length") -> str:
 
 
 # ---- the command ---------------------------------------------------------------------------------------
+def default_out(model) -> str:
+    """Where the outputs go without --out: next to a saved model (DIR/gradient, or FILE's folder/<stem>-gradient),
+    runs/diagnose/gradient for fresh nets."""
+    if model is None:
+        return os.path.join("runs", "diagnose", "gradient")
+    if os.path.isdir(model):
+        return os.path.join(model, "gradient")
+    stem = os.path.splitext(os.path.basename(model))[0]
+    return os.path.join(os.path.dirname(model), f"{stem}-gradient")
+
+
 def _fresh_data(args, rng, batch):
     """(nets, X, D, loss) for fresh nets: --arrays or N(0, 1) noise (and targets) from rng."""
     X, D = _read_arrays(args.arrays) if args.arrays else (None, None)
@@ -322,9 +334,13 @@ def run(args) -> int:
     seed = validate.integer("--seed", args.seed, low=0)
     if not (isinstance(args.fraction, float) and 0 < args.fraction < 1):
         raise InputError(f"--fraction: got {args.fraction!r}, expected a number strictly between 0 and 1")
+    args.out = default_out(args.model) if args.out is None else args.out
     folder = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(folder):
-        raise InputError(f"--out: folder {folder!r} does not exist; create it first")
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise InputError(f"--out: {folder!r} is a file, not a folder; expected PREFIX in a folder (e.g. runs/x/gradient)")
+    if os.path.isdir(args.out):
+        raise InputError(f"--out: {args.out!r} is a folder; expected a PREFIX for PREFIX.csv and PREFIX.png (e.g. "
+                         f"{os.path.join(args.out, 'gradient')})")
 
     if args.estimators is not None:
         return _estimators(args, batch, seed)
@@ -355,6 +371,10 @@ def run(args) -> int:
         prof = diagnostics.gradient_by_lag(net, X, D, loss=loss, at=at, fraction=args.fraction, label=label)
         results.append((prof, diagnostics.jacobian_products(net, X, at=at)))
         lines.append(summary(prof, diagnostics.recurrent_spectrum(net), hint))
+    try:  # only now, with every input checked
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out: cannot create folder {folder!r}: {e.strerror or e}") from None
     write_csv(args.out + ".csv", results)
     for line in lines:
         print(line)

@@ -1,5 +1,5 @@
-"""``bptt experiment memory``: success rate and effective memory of five recurrent nets against the
-sequence length, on the adding and temporal-order tasks (see ``bptt.experiment`` and docs/gradient-lab.md).
+"""bptt experiment memory: success rate and effective memory of five recurrent nets against the
+sequence length, on the adding and temporal-order tasks (see docs/gradient-lab.md).
 
     bptt experiment memory --quick                      about 1 minute on 2 cores: lengths 10,20,50, 1 seed
     bptt experiment memory --out runs/memory            the full grid: lengths 5..200, 3 seeds (about 2 hours)

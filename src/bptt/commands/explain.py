@@ -1,9 +1,10 @@
-"""``bptt explain``: the seed tutorial's worked example (N = 3 steps, one loss term E_N), formula by formula.
+"""bptt explain: the worked example of the tutorial bptt follows (backpropagation through time for an Elman
+network, its notation X, S, Y, d, E, Wx, Ws, Wy, g1, g2): N = 3 steps, one loss term E_N, formula by formula.
 
-Every number comes from the library (``Elman.gradients`` / ``gradient_terms``) and is checked against
-the chain rule written out by hand and central finite differences. ``--figures DIR`` draws the tutorial's
-missing pictures (the unrolled net, the paths of every BPTT term, ||dE_N/dS_i||) as PNG and SVG;
-``--html FILE`` writes one self-contained page with all of it. Same seed, same numbers everywhere.
+Every number comes from the library (Elman.gradients and gradient_terms) and is checked against the chain
+rule written out by hand and central finite differences. --figures DIR draws the tutorial's missing pictures
+(the unrolled net, the paths of every BPTT term, ||dE_N/dS_i||) as PNG and SVG; --html FILE writes one
+self-contained page with all of it. Same seed, same numbers everywhere.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from ..explain.text import explain_text
 
 
 def add_parser(sub):
-    p = sub.add_parser("explain", help="walk through the seed tutorial's BPTT example (N=3, E_3) with real numbers",
+    p = sub.add_parser("explain", help="walk through a worked BPTT example (N=3, E_3) with real numbers",
                        description=__doc__)
     p.add_argument("--seed", type=int, default=0, help="seed of the weights, inputs and target (default 0)")
     p.add_argument("--hidden", type=int, default=2, help="hidden units H (default 2, so matrices stay readable)")
     p.add_argument("--g1", default="tanh", help="hidden activation g1 (default tanh)")
     p.add_argument("--g2", default="identity", help="output activation g2 (default identity)")
-    p.add_argument("--steps", type=int, default=3, help=f"N, the steps unrolled (1..{MAX_STEPS}; default 3, the seed's)")
+    p.add_argument("--steps", type=int, default=3, help=f"N, the steps unrolled (1..{MAX_STEPS}; default 3, the tutorial's)")
     p.add_argument("--figures", metavar="DIR", help="write the figures as DIR/*.png and *.svg (needs matplotlib)")
     p.add_argument("--html", metavar="FILE", help="write the whole walk-through as one self-contained HTML page")
     p.set_defaults(run=run)

@@ -28,10 +28,8 @@ def summary(out, result: dict) -> None:
 
         prime = "The " if set("The ") <= set(task["vocab"]) else ""  # only a prime the model can read
         print("sample:", repr(prime + sample_text(net, length=200, prime=prime, temperature=0.7, seed=0)))
-    elif name == "series":  # `bptt predict` reads series models only (a sine model is refused there)
-        data = shlex.quote(str(task["path"])) if task.get("path") else "FILE"
-        print(f"model saved to {out / 'model.npz'}; forecast with: bptt predict {shlex.quote(str(out))} "
-              f"--data {data} --horizon 12")
+    elif name == "series":  # advice that works as printed: predict reads the model's own series by default
+        print(f"forecast the next 12 values with: {shlex.join(['bptt', 'predict', str(out), '--horizon', '12'])}")
     names = ["model.npz", "checkpoint.npz", "metrics.csv", "config.toml", "loss.png"]
     print("files: " + ", ".join(str(out / n) for n in names if (out / n).exists()))
 

@@ -1,4 +1,4 @@
-"""``bptt train TASK --out DIR``: train a network, with checkpoints that resume exactly."""
+"""bptt train TASK --out DIR: train a network, with checkpoints that resume exactly."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import sys
 
 from .. import config as C
 
-HELP_TASKS = "adding (default), sine, copy, order, text (--data FILE, default: built-in docs text), series (--data FILE)"
+HELP_TASKS = ("adding (default), sine, copy, order, text (--data FILE; default: the shipped docs text), "
+              "series (--data FILE, or the shipped --data airline)")
 
 
 def add_parser(sub):
-    p = sub.add_parser("train", help="train a network on a task", description=__doc__ + "\nTasks: " + HELP_TASKS)
+    from ..data import shipped
+
+    p = sub.add_parser("train", help="train a network on a task",
+                       description=__doc__ + "\nTasks: " + HELP_TASKS + ".\nShipped data: " + shipped.listing() + ".")
     p.add_argument("task", nargs="?", default=None, choices=["adding", "sine", "copy", "order", "text", "series"],
                    help="the task (default: adding)")
     p.add_argument("--out", default=None, help="output folder (default: runs/TASK)")
@@ -20,7 +24,8 @@ def add_parser(sub):
                    help="start over in an --out that holds a run, replacing its model, checkpoint and metrics")
     p.add_argument("--quiet", action="store_true", help="no progress bar or log lines, no summary")
     a = p.add_argument
-    a("--data", help="text or series file (text: any UTF-8 file; series: CSV or .npy)")
+    a("--data", help="text or series file (text: any UTF-8 file; series: CSV or .npy), or shipped data by name: "
+      "airline (series), docs (text)")
     a("--column", help="series column (name or 0-based index)")
     a("--cell", help="elman, lstm or gru (default elman)")
     a("--hidden", type=int, help="hidden units H (default 32; text 128)")
@@ -28,7 +33,8 @@ def add_parser(sub):
     a("--g1", help="Elman hidden activation: tanh, sigmoid, relu, identity (default tanh)")
     a("--g2", help="output activation (default: softmax for classification tasks, else identity)")
     a("--init", help="uniform, orthogonal or identity (IRNN) (default uniform)")
-    a("--forget-bias", type=float, help="LSTM forget-gate bias (default 1.0, Jozefowicz et al. 2015)")
+    a("--forget-bias", type=float, help="LSTM forget-gate bias at init (default 1.0, as Jozefowicz et al. 2015 "
+      "recommend; the Python API's bptt.LSTM defaults to 0.0, PyTorch's init)")
     a("--steps", type=int, help="optimiser steps (in --tbptt mode: chunks of K1 time steps)")
     a("--batch", type=int, help="sequences (or parallel streams) per step")
     a("--length", type=int, help="sequence length T (copy: the delay)")

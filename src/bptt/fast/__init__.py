@@ -105,8 +105,6 @@ def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_s
     truncate = validate.integer("truncate", truncate, low=1, allow_none=True)
     reaches_all = truncate is None or truncate > int(np.flatnonzero(lmask.any(axis=1)).max())
     why = numba_unsupported(net, reaches_all, lengths, resets)
-    if why is None and X.ndim == 2:
-        why = "integer inputs (class codes) are not covered; the NumPy loop takes them as a row lookup"
     if backend == "numba":
         if why is not None:
             raise InputError(f"backend='numba': {why}. Use backend='numpy' (or 'auto', which falls back).")
@@ -115,6 +113,10 @@ def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_s
         if why is not None or work_per_step(net, B) > AUTO_MAX_WORK or not numba_available():
             return None
         kernel = numba_kernel()
+    if X.ndim == 2:  # integer class codes: the compiled kernels take the one-hot inputs they stand for
+        from ..codes import one_hot
+
+        X = one_hot(X, net.n_in, net.dtype)
     carry = net._carry0(s0, B)[0][0][0]  # (B, H)
     E, g = kernel.gradients(X, D, loss, lmask, net.params, net.cell.g1.name, net.g2, carry)
     out = Gradients()

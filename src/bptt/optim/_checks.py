@@ -57,6 +57,14 @@ def count(name: str, value: object, minimum: int = 1) -> int:
     return out
 
 
+def parameter_grads(grads: object, params: object = None) -> object:
+    """``grads`` without the ``s0`` entry of ``net.gradients(...)`` (dE/ds0: the initial state is not a parameter),
+    unless ``params`` has an ``s0``. The one rule of every optimiser and clipping function, for every cell."""
+    if hasattr(grads, "items") and "s0" in grads and not (params is not None and "s0" in params):
+        return {k: v for k, v in grads.items() if k != "s0"}
+    return grads
+
+
 def array_dict(name: str, arrays: object) -> dict[str, np.ndarray]:
     """Check a ``{name: floating ndarray}`` mapping (params or grads); return it as a dict."""
     if not hasattr(arrays, "items"):

@@ -1,6 +1,7 @@
 """Gradient clipping (Pascanu, Mikolov & Bengio 2013, "On the difficulty of training RNNs").
 
-``grads`` is a dict ``name -> floating ndarray``; the functions return new arrays.
+``grads`` is a dict ``name -> floating ndarray``; the functions return new arrays. ``net.gradients(...)``'s output
+may be given as it is: its ``s0`` entry (the initial state's gradient, not a parameter) is left out, for every cell.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from bptt.optim import _checks
 def global_norm(grads: Mapping[str, np.ndarray]) -> float:
     """The 2-norm of all gradients flattened and concatenated: sqrt of the sum of each array's dot
     product with itself (one BLAS dot per array, in the arrays' dtype; the sum in Python floats)."""
-    grads = _checks.array_dict("grads", grads)
+    grads = _checks.array_dict("grads", _checks.parameter_grads(grads))
     total = 0.0
     for g in grads.values():
         flat = g.ravel()
@@ -36,7 +37,7 @@ def clip_by_global_norm(grads: Mapping[str, np.ndarray], max_norm: float,
     caller's ``global_norm(grads)`` when it has it already (computed here otherwise).
     """
     max_norm = _checks.positive("max_norm", max_norm)
-    grads = _checks.array_dict("grads", grads)
+    grads = _checks.array_dict("grads", _checks.parameter_grads(grads))
     if norm is None:
         norm = global_norm(grads)
     elif isinstance(norm, bool) or not isinstance(norm, numbers.Real) or norm < 0:
@@ -53,5 +54,5 @@ def clip_by_global_norm(grads: Mapping[str, np.ndarray], max_norm: float,
 def clip_by_value(grads: Mapping[str, np.ndarray], limit: float) -> dict[str, np.ndarray]:
     """Clip every gradient entry to ``[-limit, limit]`` (``torch.nn.utils.clip_grad_value_``)."""
     limit = _checks.positive("limit", limit)
-    grads = _checks.array_dict("grads", grads)
+    grads = _checks.array_dict("grads", _checks.parameter_grads(grads))
     return {k: np.clip(g, -limit, limit) for k, g in grads.items()}

@@ -110,8 +110,13 @@ class Optimizer:
 
     def update(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray],
                state: Mapping[str, np.ndarray]) -> tuple[Params, State]:
-        """One step. ``grads[name]`` has ``params[name]``'s shape; returns new params and state."""
+        """One step. ``grads[name]`` has ``params[name]``'s shape; returns new params and state.
+
+        ``grads`` may be ``net.gradients(...)``'s output as it is, for every cell: its ``s0`` entry (dE/ds0,
+        the gradient of the initial state, which is not a parameter) is ignored unless ``params`` has an
+        ``s0`` (as by ``bptt.optim``'s clipping functions). Every other name must be a parameter's."""
         params = _checks.array_dict("params", params)
+        grads = _checks.parameter_grads(grads, params)
         grads = _checks.array_dict("grads", grads)
         _checks.same_layout(params, grads)
         self._check_state(params, state)
