@@ -131,7 +131,8 @@ def test_experiment_online_quick_runs_and_resumes(tmp_path, capsys):
     assert main(args) == 0
     text = capsys.readouterr().out
     timing = list(csv.DictReader(open(out / "online-timing.csv")))
-    assert {r["algorithm"] for r in timing} == {"rtrl", "uoro", "bptt"} and {r["hidden"] for r in timing} == {"8", "16", "32"}
+    assert {r["algorithm"] for r in timing} == {"rtrl", "uoro", "bptt"}
+    assert {r["hidden"] for r in timing} == {"8", "16", "32"}
     assert all(float(r["seconds_per_step"]) > 0 for r in timing)
     trained = list(csv.DictReader(open(out / "online-training.csv")))
     assert [r["algorithm"] for r in trained] == ["rtrl", "uoro", "tbptt5"] and all(r["status"] == "ok" for r in trained)
@@ -154,6 +155,14 @@ def test_experiment_online_bad_options(tmp_path, capsys, args, words):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and all(w in err for w in words), err
     assert not (tmp_path / "e").exists()
+
+
+def test_experiment_online_runs_every_algorithm_on_the_elman_cell():
+    """The copy task defaults to a GRU in bptt train; the online experiment keeps the Elman net (KF-RTRL's)."""
+    from bptt.online import experiment as O
+
+    plan = O.with_options(O.QUICK, tasks=(("copy", 5), ("adding", 10)))
+    assert all(O.run_config(plan, t, n, a).cell == "elman" for t, n in plan.tasks for a in plan.algorithms)
 
 
 def test_experiment_memory_refuses_algorithms(tmp_path, capsys):

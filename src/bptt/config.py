@@ -156,8 +156,11 @@ def read_toml(path) -> dict:
 TASK_DEFAULTS = {
     "adding": {"length": 10, "steps": 6000, "batch": 64, "schedule": "cosine"},
     "sine": {"steps": 2000, "schedule": "cosine"},
-    "copy": {"length": 10, "steps": 3000, "schedule": "cosine"},
-    "order": {"length": 30, "steps": 3000, "schedule": "cosine"},
+    # copy: a tanh Elman net (H=32, 3000 steps) ended at solved 0; the GRU below reaches ~0.97 (delay 10)
+    "copy": {"length": 10, "cell": "gru", "hidden": 96, "steps": 7000, "schedule": "cosine"},
+    # order: the tanh Elman net is fragile at T = 30 (float32, seed 0: chance after 3000 steps); the GRU
+    # reaches solved 1.0 by step 300
+    "order": {"length": 30, "cell": "gru", "steps": 1500, "schedule": "cosine"},
     "text": {"hidden": 128, "length": 50, "steps": 4000, "lr": 0.003, "schedule": "cosine", "clip": 5.0},
     "series": {"length": 24, "steps": 1500, "batch": 16, "lr": 0.003, "schedule": "cosine", "hidden": 16},
 }

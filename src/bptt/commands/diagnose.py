@@ -72,7 +72,8 @@ def add_parser(subparsers):
     p.add_argument("--no-plot", action="store_true", help="write the CSV only")
     p.add_argument("--estimators", help="compare gradient estimators with exact BPTT instead: comma-separated rtrl, "
                    "snap1, snap2, uoro, kf-rtrl, artbp[:C], tbptt:K, bptt (one net; see docs/online.md)")
-    p.add_argument("--lengths", help="with --estimators, fresh net: sequence lengths, comma-separated (default 10,50,200)")
+    p.add_argument("--lengths", help="with --estimators, fresh net: sequence lengths, comma-separated "
+                   "(default 10,50,200)")
     p.add_argument("--draws", type=int, help="with --estimators: draws of each stochastic estimator (default 20)")
     p.set_defaults(run=run)
 
@@ -412,7 +413,8 @@ def _estimators(args, batch, seed) -> int:
         try:
             lengths = [validate.integer("--lengths", int(t), low=1) for t in (args.lengths or "10,50,200").split(",")]
         except ValueError:
-            raise InputError(f"--lengths: got {args.lengths!r}, expected comma-separated integers (e.g. 10,50,200)") from None
+            raise InputError(f"--lengths: got {args.lengths!r}, expected comma-separated integers "
+                             "(e.g. 10,50,200)") from None
 
         def data(T):
             rng = np.random.default_rng([seed, 1, T])

@@ -34,6 +34,8 @@ from . import make
 ALGORITHMS = ("rtrl", "snap1", "uoro", "kf-rtrl", "artbp")
 THEORY = {"rtrl": 4, "snap1": 2, "uoro": 2, "kf-rtrl": 3, "artbp": 2, "bptt": 2}
 TIME_COLUMNS = ["algorithm", "hidden", "seconds_per_step", "exponent", "exponent_top", "theory"]
+# loss: the held-out loss (MSE for squared-error tasks; bits per character for text); baseline: the
+# task's baseline on the same scale (always-1 MSE for adding; unigram bits per character for text)
 TRAIN_COLUMNS = ["task", "length", "algorithm", "hidden", "steps", "status", "solved", "loss", "baseline",
                  "train_seconds", "run"]
 
@@ -109,7 +111,7 @@ def timing(plan: Plan, log=None) -> list[dict]:
 # ---- training ---------------------------------------------------------------------------------------------
 def run_config(plan: Plan, task: str, length: int, alg: str) -> config.TrainConfig:
     given = {"task": task, "length": length, "hidden": plan.hidden, "steps": plan.steps, "batch": plan.batch,
-             "heldout": plan.heldout, "schedule": "constant", "seed": 0}
+             "heldout": plan.heldout, "schedule": "constant", "seed": 0, "cell": "elman"}  # every algorithm's cell
     if alg.startswith("tbptt"):
         given["tbptt"] = (plan.tbptt, plan.tbptt)
         given["steps"] = max(1, plan.steps // plan.tbptt)  # one step is K stream positions: the same positions
@@ -145,8 +147,11 @@ def training(plan: Plan, out: Path, log=None, train_fn=None) -> list[dict]:
                     train_fn(cfg, folder, resume=True, quiet=True, log=lambda *a, **k: None)
                 net = _check_saved(files.load(model), cfg, folder)  # a run of other settings: InputError
                 held = net.meta["heldout"]
-                base = held.get("baseline_mse", held.get("baseline_bpc", held.get("baseline_solved")))
-                row.update(status="ok", solved=held.get("solved"), loss=held.get("loss"), baseline=base,
+                if "bpc" in held:  # a character model: bits per character against the unigram baseline
+                    loss, base = held["bpc"], held.get("baseline_bpc")
+                else:
+                    loss, base = held.get("loss"), held.get("baseline_mse", held.get("baseline_solved"))
+                row.update(status="ok", solved=held.get("solved"), loss=loss, baseline=base,
                            train_seconds=net.meta.get("seconds"))
             except TrainingDiverged:
                 row.update(status="diverged", solved=0.0)
@@ -180,7 +185,8 @@ def table(time_rows, train_rows) -> str:
                      + f"{first['exponent']:>10.2f}{first['exponent_top']:>9.2f}"
                      + f"{first['theory'] if first['theory'] is not None else '':>8}")
     if train_rows:
-        lines.append("held-out result of online training (solved fraction; loss; the task's baseline):")
+        lines.append("held-out result of online training (solved fraction; loss, bits per character for text; "
+                     "baseline):")
         for r in train_rows:
             solved = "" if r["solved"] is None else f"{r['solved']:.3f}"
             loss = "" if r["loss"] is None else f"{r['loss']:.4g}"
@@ -216,7 +222,7 @@ def write_png(path, time_rows, train_rows) -> bool:
     for j, (task, length) in enumerate(tasks):
         vals = []
         for alg in algs:
-            r = next((r for r in train_rows if r["task"] == task and r["length"] == length and r["algorithm"] == alg), None)
+            r = next((r for r in train_rows if (r["task"], r["length"], r["algorithm"]) == (task, length, alg)), None)
             vals.append(np.nan if r is None or r["loss"] is None or not r["baseline"] else r["loss"] / r["baseline"])
         b.bar(np.arange(len(algs)) + j * width, vals, width, label=f"{task} T={length}")
     b.axhline(1.0, color="gray", lw=0.8, ls=":")
