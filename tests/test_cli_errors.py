@@ -233,7 +233,11 @@ CASES = [
     Case("--out is a regular file", lambda c: train("--out", c.file("f", "x"))(c), ["--out", "cannot create"]),
     Case("--resume with other options", lambda c: train("adding", "--length", "4", "--batch", "4", "--hidden", "7",
                                                         "--steps", "3", "--resume")(c),
-         ["--resume", "--hidden", "4", "7", "same options"], ("out-has-run",)),
+         ["--resume", "--hidden", "4", "7", "same options", "--config", "config.toml"], ("out-has-run",)),
+    # the task is positional: the message names it as the task, never as a --task option that does not exist
+    Case("--resume with another task", lambda c: train("sine", "--length", "8", "--batch", "4", "--hidden", "4",
+                                                       "--steps", "3", "--resume")(c),
+         ["--resume", "the task 'adding'", "'sine'", "config.toml"], ("out-has-run",)),
     Case("--resume on a damaged checkpoint",
          train("adding", "--length", "4", "--batch", "4", "--hidden", "4", "--steps", "3", "--resume",
                lambda c: _damage(c.out, lambda b: b[:-100], "checkpoint.npz") and "--quiet"),
