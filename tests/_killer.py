@@ -6,6 +6,7 @@ usage: python _killer.py MODE N bptt-args...
   replace N: just before the N-th os.replace (temp file complete and synced, not yet visible)
   step    N: inside the N-th optimiser update (between two checkpoints)
   none    0: no kill
+Under mpiexec, KILL_RANK=r kills rank r alone (the others run on).
 """
 
 import os
@@ -13,6 +14,8 @@ import signal
 import sys
 
 mode, n, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+if os.environ.get("KILL_RANK", os.environ.get("PMI_RANK", "")) != os.environ.get("PMI_RANK", ""):
+    mode = "none"
 count = [0]
 
 

@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
+import os
 import sys
 
 from ._version import __version__
@@ -47,31 +49,69 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from . import comm as _comm
+
+    mpi = _comm.launched_by_mpi()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    with _quiet_unless(not mpi or _comm.env_rank() == 0):  # under mpiexec, usage errors and --help: rank 0 only
+        args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    if not mpi:
+        rc, line, _ = _run(args)
+        if line:
+            print(line, file=sys.stderr)
+        return rc
     try:
-        return int(args.run(args) or 0)
+        world = _comm.world()
+    except BPTTError as e:  # launched by mpiexec without mpi4py: every rank stops, rank 0 says why
+        if _comm.env_rank() == 0:
+            print(f"bptt {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    if world.is_root or args.command in PARALLEL:
+        rc, line, peer = _run(args)
+    else:  # the other commands run once, on rank 0
+        rc, line, peer = 0, None, False
+    rc, line = world.agree(rc, line, peer)
+    if line:
+        print(line, file=sys.stderr)
+    return rc
+
+
+# commands that use every MPI rank (the others run on rank 0 alone under mpiexec)
+PARALLEL = ("train", "experiment")
+
+
+@contextlib.contextmanager
+def _quiet_unless(speak: bool):
+    if speak:
+        yield
+        return
+    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+        yield
+
+
+def _run(args) -> tuple[int, str | None, bool]:
+    """Run the command: (exit code, the error line to print or None, whether the error only follows
+    another MPI rank's)."""
+    from .comm import PeerFailed
+
+    try:
+        return int(args.run(args) or 0), None, False
     except BrokenPipeError:  # `bptt explain | head`: the reader left; not an error of ours
         sys.stderr.close()
-        return 0
+        return 0, None, False
     except TrainingDiverged as e:
-        print(f"bptt {args.command}: {e}", file=sys.stderr)
-        return 1
+        return 1, f"bptt {args.command}: {e}", False
     except Interrupted as e:
-        print(f"bptt {args.command}: {e}", file=sys.stderr)
-        return 130
+        return 130, f"bptt {args.command}: {e}", False
     except KeyboardInterrupt:
-        print("bptt: interrupted", file=sys.stderr)
-        return 130
+        return 130, "bptt: interrupted", False
     except (BPTTError, OSError) as e:
-        print(f"bptt {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return 2, f"bptt {args.command}: error: {e}", isinstance(e, PeerFailed)
     except MemoryError as e:  # sizes too large for this machine: one line, not a traceback
-        print(f"bptt {args.command}: error: out of memory ({e}); use smaller sizes", file=sys.stderr)
-        return 2
+        return 2, f"bptt {args.command}: error: out of memory ({e}); use smaller sizes", False
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -173,8 +173,12 @@ def run_one(grid: Grid, out: Path, task: str, cell: str, length: int, seed: int,
     elif diverged.exists():
         net = None
     else:
-        if train_fn is None:
-            from .train import train as train_fn
+        if train_fn is None:  # one run trains in this process alone, also when the grid spans MPI ranks
+            from functools import partial
+
+            from .comm import single
+            from .train import train
+            train_fn = partial(train, comm=single())
         t0 = time.perf_counter()
         try:
             train_fn(cfg, folder, resume=True, quiet=True, log=lambda *a, **k: None)
@@ -231,15 +235,44 @@ def check_existing(grid: Grid, out) -> int:
     return done
 
 
-def run_grid(grid: Grid, out, *, train_fn=None, log=None) -> list[dict]:
+# relative cost of a step per sequence position, for spreading runs over MPI ranks (measured order of magnitude)
+_CELL_COST = {"lstm": 4.0, "gru": 3.0}
+
+
+def share(runs, done, size: int) -> list[list[int]]:
+    """Indices of ``runs`` for each of ``size`` ranks: longest first, each to the least loaded rank
+    (cost ~ length x cell; finished runs, ``done[i]``, only measure). The same on every rank."""
+    cost = [length * _CELL_COST.get(cell, 1.0) * (0.05 if done[i] else 1.0)
+            for i, (task, cell, length, seed) in enumerate(runs)]
+    load, parts = [0.0] * size, [[] for _ in range(size)]
+    for i in sorted(range(len(runs)), key=lambda i: (-cost[i], i)):
+        r = min(range(size), key=lambda r: (load[r], r))
+        parts[r].append(i)
+        load[r] += cost[i]
+    return [sorted(p) for p in parts]
+
+
+def run_grid(grid: Grid, out, *, train_fn=None, log=None, comm=None) -> list[dict]:
     """Every run of ``grid`` into the folder ``out``; writes ``out/memory.csv`` (atomically, after every run,
-    so a partial experiment leaves its rows) and returns the rows. ``log(str)``: one line per run."""
+    so a partial experiment leaves its rows) and returns the rows. ``log(str)``: one line per run.
+
+    ``comm`` (default :func:`bptt.comm.world`): under ``mpiexec -n R`` the runs are spread over the R ranks
+    (each run trains on one rank, as an ordinary resumable run folder); rank 0 logs its own runs, gathers
+    every rank's rows and writes memory.csv once at the end; every rank returns all the rows."""
+    from .comm import world
+
+    comm = comm or world()
     grid = check_grid(grid)
     out = Path(out)
-    try:
-        (out / "runs").mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"--out: cannot create folder {str(out)!r}: {e.strerror or e}") from None
+    log = comm.root_only(log) if log else None
+
+    def make_folder():
+        try:
+            (out / "runs").mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"--out: cannot create folder {str(out)!r}: {e.strerror or e}") from None
+
+    comm.on_root(make_folder)
     runs, notes = plan(grid)
     if not runs:
         raise InputError(f"--lengths: no run left to do: {'; '.join(notes)}")
@@ -248,20 +281,34 @@ def run_grid(grid: Grid, out, *, train_fn=None, log=None) -> list[dict]:
     done = check_existing(grid, out)
     if log and done:
         log(f"{done} of {len(runs)} runs are finished already (not trained again)")
-    rows = []
+    finished = [any((out / "runs" / run_name(*r) / f).exists() for f in ("model.npz", "diverged.txt")) for r in runs]
+    mine = share(runs, finished, comm.size)[comm.rank]
+    rows = {}
     with _one_blas_thread():
-        for n, (task, cell, length, seed) in enumerate(runs, 1):
+        for n, i in enumerate(mine, 1):
+            task, cell, length, seed = runs[i]
             row = run_one(grid, out, task, cell, length, seed, train_fn=train_fn)
-            rows.append(row)
-            write_csv(out / "memory.csv", rows)
+            rows[i] = row
+            if comm.size == 1:
+                write_csv(out / "memory.csv", list(rows.values()))
             if log:
                 wall = row["wall_seconds"]
                 how = "done before" if wall is None else f"{wall:.1f} s"
                 res = ("diverged" if row["status"] == "diverged" else
                        f"solved {row['solved']:.3f}, loss {row['loss']:.4g}, memory {row['effective_memory']}"
                        f"{'+' if row['memory_censored'] else ''} (at init {row['memory_at_init']})")
-                log(f"[{n}/{len(runs)}] {task} T={length} {cell} seed {seed}: {res}; {how}")
-    return rows
+                where = f"rank 0: {n}/{len(mine)} of its runs, " if comm.size > 1 else ""
+                log(f"[{where}{i + 1}/{len(runs)}] {task} T={length} {cell} seed {seed}: {res}; {how}")
+    if comm.size == 1:
+        return list(rows.values())
+    everyone = comm.gather(rows)  # the root's list of every rank's {index: row}
+    comm.on_root(lambda: write_csv(out / "memory.csv", _in_order(everyone)))
+    return comm.bcast(_in_order(everyone) if comm.is_root else None)
+
+
+def _in_order(parts) -> list[dict]:
+    merged = {i: row for part in parts for i, row in part.items()}
+    return [merged[i] for i in sorted(merged)]
 
 
 # ---- outputs ------------------------------------------------------------------------------------------
@@ -391,5 +438,5 @@ def with_options(grid: Grid, **given) -> Grid:
 
 
 __all__ = ["CELLS", "TASKS", "COLUMNS", "Grid", "FULL", "QUICK", "check_grid", "run_config", "run_name", "plan",
-           "measure_memory", "run_one", "run_grid", "write_csv", "read_csv", "aggregate", "table", "write_png",
+           "measure_memory", "run_one", "share", "run_grid", "write_csv", "read_csv", "aggregate", "table", "write_png",
            "with_options"]

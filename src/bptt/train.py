@@ -14,6 +14,7 @@ checkpoint of those resumes bit for bit, and an interrupted run loses nothing.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -186,13 +187,26 @@ def resolve_for_task(cfg: TrainConfig, task) -> TrainConfig:
 
 
 def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, force: bool = False,
-          quiet: bool = False, log=print) -> dict:
+          quiet: bool = False, log=print, comm=None) -> dict:
     """Run (or resume) training into the folder ``out``. Returns the held-out evaluation.
 
     The folder belongs to this run while it trains (``bptt.rundir.lock``: a second writer is refused, naming
     this process's PID). A folder that already holds a run is refused unless ``resume`` (continue it from its
     checkpoint) or ``force`` (start over: its model, checkpoint, metrics and plot are replaced, and ``log`` says
-    so). Everything (options, data, checkpoint) is checked before the first byte is written."""
+    so). Everything (options, data, checkpoint) is checked before the first byte is written.
+
+    ``comm``: the processes that train together (default :func:`bptt.comm.world`: this process alone,
+    or the ranks of ``mpiexec -n R``, which split each step's batch; see :mod:`bptt.parallel`). Only
+    its root takes the folder's lock, writes files and calls ``log``."""
+    from .comm import world
+    from .parallel import DataParallel
+
+    comm = comm or world()
+    if cfg.online is not None and comm.size > 1:
+        raise InputError(f"--online: online gradient algorithms train in one process; got {comm.size} MPI ranks. "
+                         "Run without mpiexec, or use --tbptt K1 K2 (stream training, which MPI ranks split)")
+    dp = DataParallel(comm, cfg.batch)
+    log = comm.root_only(log)
     out = Path(out)
     if resume and force:
         raise InputError("--resume and --force: choose one (--resume continues the run in --out, --force replaces it)")
@@ -206,20 +220,27 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, for
     fresh = build_net(cfg, task)  # checks the options that shape the net (e.g. --g2) before the folder
     seen = _fingerprint(out)
     start = _starting_point(cfg, task, out, opt, fresh, resume=resume, force=force)
-    # every option, input and checkpoint is checked by now: only from here on is the folder touched
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"--out: cannot create folder {str(out)!r}: {e.strerror or e}") from None
-    with rundir.lock(out):
-        if _fingerprint(out) != seen:  # another process changed the folder before we held it: check again
-            start = _starting_point(cfg, task, out, opt, fresh, resume=resume, force=force)
-        rundir.remove_stale_temps(out)  # temp files of a write that a kill -9 cut short
-        if force:
-            gone = rundir.replace_run(out)
-            if gone:
-                log(f"--force: replaced the run that was in {str(out)!r} ({', '.join(gone)})")
-        return _train_in(cfg, out, task, opt, start, quiet=quiet, log=log)
+    # every option, input and checkpoint is checked by now: only from here on is the folder touched (by the root)
+    with contextlib.ExitStack() as held:
+        def take_folder():
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise InputError(f"--out: cannot create folder {str(out)!r}: {e.strerror or e}") from None
+            held.enter_context(rundir.lock(out))
+            changed = _fingerprint(out) != seen
+            if changed:  # another process changed the folder before we held it: check again
+                _starting_point(cfg, task, out, opt, fresh, resume=resume, force=force)
+            rundir.remove_stale_temps(out)  # temp files of a write that a kill -9 cut short
+            if force:
+                gone = rundir.replace_run(out)
+                if gone:
+                    log(f"--force: replaced the run that was in {str(out)!r} ({', '.join(gone)})")
+            return changed
+
+        if comm.on_root(take_folder, share=True):  # (a refusal on the root is every rank's error)
+            start = _starting_point(cfg, task, out, opt, fresh, resume=resume, force=True)
+        return _train_in(cfg, out, task, opt, start, quiet=quiet, log=log, comm=comm, dp=dp)
 
 
 def _fingerprint(out: Path) -> tuple:
@@ -280,23 +301,29 @@ def check_same_data(saved: dict | None, task, ckpt_path) -> None:
                          "with the original file, or start over with --force or another --out")
 
 
-def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: bool, log) -> dict:
-    """The run itself, in a folder this process holds (validated; nothing refused from here on)."""
+def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: bool, log, comm, dp) -> dict:
+    """The run itself, in a folder the root holds (validated; nothing refused from here on)."""
     from . import watch
     from .evaluate import evaluate
 
     net, opt_state, step, elapsed, carry, note = start
+    carry = None if carry is None else dp.local_state(carry)  # this rank's streams
     ckpt_path = out / CKPT
-    log(f"training {cfg.cell} (H={cfg.hidden}) on {cfg.task} for {cfg.steps} steps into {out}/")
-    if note:
-        log(note)
-    config_text = to_toml(cfg)
-    io.atomic_write_bytes(out / CONFIG, config_text.encode(), what="config file")
     heldout_cols = watch.heldout_columns(evaluate(net, task, n=1, seed=cfg.seed))  # names only: one sequence
-    headline = watch.HELDOUT + watch.HEADLINE.get(task.name, "loss")
-    sink = watch.Watch(out, _metrics_columns(cfg) + heldout_cols, total=cfg.steps, start=step, quiet=quiet,
-                       log=log, log_every=cfg.log_every, headline=headline if headline in heldout_cols else None,
-                       tensorboard=cfg.tensorboard, config_text=config_text).open(step if step else None)
+
+    def open_sink():  # what a run reports: the root's alone (elsewhere a stand-in that does nothing)
+        log(f"training {cfg.cell} (H={cfg.hidden}) on {cfg.task} for {cfg.steps} steps into {out}/"
+            + (f" on {comm.size} MPI ranks" if comm.size > 1 else ""))
+        if note:
+            log(note)
+        config_text = to_toml(cfg)
+        io.atomic_write_bytes(out / CONFIG, config_text.encode(), what="config file")
+        headline = watch.HELDOUT + watch.HEADLINE.get(task.name, "loss")
+        return watch.Watch(out, _metrics_columns(cfg) + heldout_cols, total=cfg.steps, start=step, quiet=quiet,
+                           log=log, log_every=cfg.log_every, headline=headline if headline in heldout_cols else None,
+                           tensorboard=cfg.tensorboard, config_text=config_text).open(step if step else None)
+
+    sink = comm.root_object(open_sink)
 
     stream = online = None
     if cfg.online is not None:  # online gradient algorithms on streams (bptt.online.train)
@@ -304,19 +331,24 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
         online = OnlineStream(cfg, task, net)
         carry = online.init(net) if carry is None else carry
     elif cfg.tbptt is not None:
-        from .data.streams import stream_for
-        stream = stream_for(task, cfg.batch, cfg.seed)
+        stream = dp.stream(task, cfg.seed)
         if carry is None:
-            carry = net.initial_state(cfg.batch)
+            carry = net.initial_state(dp.b)
 
     def checkpoint(at_step):
-        sink.checkpoint()
+        dp.check_same(net.params, at_step, force=True)
+        whole = dp.whole_state(carry) if carry is not None else None  # every rank's streams, in global order
         arrays = {f"opt/{k}": v for k, v in optim.state_to_arrays(opt_state).items()}
-        if carry is not None:
-            arrays.update(_state_arrays(carry))
-        files.save_checkpoint(ckpt_path, net, arrays, {
-            "task": task.describe(), "train": cfg.to_dict(), "step": at_step,
-            "elapsed": elapsed + (time.perf_counter() - t_start)})
+        if whole is not None:
+            arrays.update(_state_arrays(whole))
+
+        def save():
+            sink.checkpoint()
+            files.save_checkpoint(ckpt_path, net, arrays, {
+                "task": task.describe(), "train": cfg.to_dict(), "step": at_step,
+                "elapsed": elapsed + (time.perf_counter() - t_start)})
+
+        comm.on_root(save)
 
     tracker = None
     if cfg.track_gradients:
@@ -344,7 +376,7 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
                 w = online.window(net, step, carry)
                 X, D, at, s0, E, g, carry, n_loss = w
             elif stream is None:
-                X, D = train_step.batch_data(task, cfg, step, codes)
+                X, D = dp.columns(*train_step.batch_data(task, cfg, step, codes))  # this rank's share
                 at, s0 = task.at, None
                 E, g = net.gradients(X, D, loss=task.loss, at=at, truncate=cfg.truncate)
                 n_loss = n_batch_loss
@@ -358,32 +390,42 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
                 if omega is not None:
                     _, og = omega.omega(net, X, D, loss=task.loss, at=at, s0=s0)
                     g = omega.add_omega(g, og, cfg.omega)
+            E, g, stop = dp.reduce(E, g, sigs.caught)  # the whole batch's, on every rank (MPI: one allreduce)
+            if g is not None:
                 opt_state, norm, lr = train_step.update(net, g, E, opt, opt_state, cfg.clip, step=step,
                                                         lr_flag=cfg.lr, last_good=last_good, ckpt=ckpt_path)
+                dp.check_same(net.params, step)
                 loss = E / max(n_loss, 1)
                 row = {"step": step, "loss": loss, "grad_norm": norm, "lr": lr,
                        "seconds": round(elapsed + time.perf_counter() - t_start, 3)}
                 if tracker is not None and step % cfg.track_gradients == 0:
-                    row.update(tracker(net, X, D, loss=task.loss, at=(at if at is not None else -1), s0=s0))
+                    whole = dp.whole_batch(X, D, s0)  # (on the root) the measurement is not a sum over the batch
+                    if whole is not None:
+                        row.update(tracker(net, *whole[:2], loss=task.loss, at=(at if at is not None else -1),
+                                           s0=whole[2]))
                 if step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0):
                     result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
                     row.update(watch.heldout_values(result))
                 sink.row(row)
                 if sampler is not None and step % cfg.sample_every == 0:
                     sink.sample(step, sampler(step))
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps or sigs.caught:
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps or stop:
                 checkpoint(step)
                 last_good = step
-            if sigs.caught:
-                name = "SIGINT" if sigs.caught == signal.SIGINT else "SIGTERM"
+            if stop:  # a signal on any rank: every rank stops after the same step
+                name = "SIGINT" if sigs.caught in (signal.SIGINT, None) else "SIGTERM"
                 again = shlex.join(["bptt", "train", "--config", str(out / CONFIG), "--out", str(out), "--resume"])
                 raise Interrupted(f"{name} at step {step}: checkpoint written to {str(ckpt_path)!r}; "
                                   f"resume with: {again}")
     elapsed += time.perf_counter() - t_start
     if result is None:  # nothing left to train (a finished checkpoint): the same evaluation
         result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
-    files.save(net, out / MODEL, {"task": task.describe(), "train": cfg.to_dict(), "heldout": result,
-                                  "steps": step, "seconds": round(elapsed, 3)})
-    if not watch.plot_loss(out, f"{task.name} task, {cfg.cell} (H={cfg.hidden})", LOSS_LABEL[task.loss]):
-        sink.line(f"matplotlib is not installed: no loss.png (install it with: {watch.PLOT_INSTALL})")
+
+    def finish():
+        files.save(net, out / MODEL, {"task": task.describe(), "train": cfg.to_dict(), "heldout": result,
+                                      "steps": step, "seconds": round(elapsed, 3)})
+        if not watch.plot_loss(out, f"{task.name} task, {cfg.cell} (H={cfg.hidden})", LOSS_LABEL[task.loss]):
+            sink.line(f"matplotlib is not installed: no loss.png (install it with: {watch.PLOT_INSTALL})")
+
+    comm.on_root(finish)
     return result

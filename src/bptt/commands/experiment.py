@@ -58,7 +58,13 @@ def add_parser(sub):
 def run(args) -> int:
     from pathlib import Path
 
+    from .. import comm
+
     if args.which == "online":
+        if comm.world().size > 1:
+            from ..errors import InputError
+            raise InputError(f"bptt experiment online runs in one process; got {comm.world().size} MPI ranks: run it "
+                             "without mpiexec (bptt experiment memory spreads its runs over MPI ranks)")
         return _online(args)
     if args.algorithms is not None:
         from ..errors import InputError
@@ -69,22 +75,27 @@ def run(args) -> int:
     grid = X.with_options(X.QUICK if args.quick else X.FULL, tasks=args.tasks, cells=args.cells,
                           lengths=args.lengths, seeds=args.seeds, steps=args.steps, hidden=args.hidden)
     out = Path(args.out or ("runs/memory-quick" if args.quick else "runs/memory"))
-    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    world = comm.world()
+    say = (lambda line: None) if args.quiet else world.root_only(lambda line: print(line, file=sys.stderr, flush=True))
     X.check_grid(grid)
     runs, _ = X.plan(grid)
     say(f"experiment memory: {len(runs)} runs ({', '.join(grid.tasks)} x {len(grid.cells)} cells x lengths "
         f"{','.join(map(str, grid.lengths))} x {grid.seeds} seed{'s' if grid.seeds > 1 else ''}; {grid.steps} steps, "
-        f"H={grid.hidden}) into {out}/")
+        f"H={grid.hidden}) into {out}/" + (f" over {world.size} MPI ranks" if world.size > 1 else ""))
     t0 = time.perf_counter()
-    rows = X.run_grid(grid, out, log=say)
+    rows = X.run_grid(grid, out, log=say, comm=world)
+    world.on_root(_report, X, out, rows)  # under mpiexec: rank 0 draws and prints
+    say(f"experiment memory: {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _report(X, out, rows) -> None:
     print(X.table(rows), end="")
     print(f"wrote {out / 'memory.csv'}")
     if X.write_png(out / "memory.png", rows):
         print(f"wrote {out / 'memory.png'}")
     else:
         print("matplotlib is not installed: no plot (pip install 'bptt[plot]')")
-    say(f"experiment memory: {time.perf_counter() - t0:.1f} s")
-    return 0
 
 
 def _online(args) -> int:

@@ -68,6 +68,7 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    from ..comm import world
     from ..train import train
     from . import show
 
@@ -80,5 +81,5 @@ def run(args) -> int:
     say = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, file=sys.stderr))
     result = train(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet, log=say)
     if not args.quiet:
-        show.summary(out, result)
+        world().root_only(show.summary)(out, result)  # under mpiexec: rank 0 prints
     return 0

@@ -15,10 +15,12 @@ from ._common import at_steps, one_hot
 
 class SequenceStream:
     """A synthetic task's sequences laid end to end: batch j of B sequences covers positions
-    [j*T, (j+1)*T); each sequence starts with a reset; batch j is drawn from default_rng([seed, 2, j])."""
+    [j*T, (j+1)*T); each sequence starts with a reset; batch j is drawn from default_rng([seed, 2, j]).
+    ``columns=(lo, hi)``: only streams lo..hi-1 of the B (one MPI rank's share; the same values)."""
 
-    def __init__(self, task, batch: int, seed: int):
+    def __init__(self, task, batch: int, seed: int, columns=None):
         self.task, self.B, self.seed, self.T = task, batch, seed, task.length
+        self.lo, self.hi = columns or (0, batch)
         self.loss_at = np.zeros(self.T, bool)
         self.loss_at[at_steps(task.at, self.T)] = True
         self._cache: dict[int, tuple] = {}
@@ -27,7 +29,10 @@ class SequenceStream:
         if j not in self._cache:
             if len(self._cache) > 4:
                 self._cache.clear()
-            self._cache[j] = self.task.batch(np.random.default_rng([self.seed, 2, j]), self.B)
+            X, D = self.task.batch(np.random.default_rng([self.seed, 2, j]), self.B)
+            if (self.lo, self.hi) != (0, self.B):
+                X, D = X[:, self.lo:self.hi], D[:, self.lo:self.hi]
+            self._cache[j] = X, D
         return self._cache[j]
 
     def window(self, p0: int, n: int):
@@ -39,15 +44,17 @@ class SequenceStream:
             sel = offs[js == j]
             Xs.append(X[sel])
             Ds.append(D[sel])
-        reset = np.broadcast_to((offs == 0)[:, None], (n, self.B)).copy()
+        reset = np.broadcast_to((offs == 0)[:, None], (n, self.hi - self.lo)).copy()
         return np.concatenate(Xs), np.concatenate(Ds), reset, self.loss_at[offs]
 
 
 class _Split:
-    """B parallel streams over a 1-D array: stream b reads [b*L, (b+1)*L), L = (N-1)//B, and wraps."""
+    """B parallel streams over a 1-D array: stream b reads [b*L, (b+1)*L), L = (N-1)//B, and wraps.
+    ``columns=(lo, hi)``: only streams lo..hi-1 (one MPI rank's share)."""
 
-    def __init__(self, n: int, batch: int):
+    def __init__(self, n: int, batch: int, columns=None):
         self.B = batch
+        self.lo, self.hi = columns or (0, batch)
         self.L = (n - 1) // batch
         if self.L < 1:
             from ..errors import InputError
@@ -56,15 +63,15 @@ class _Split:
 
     def positions(self, p0, n):
         off = np.arange(p0, p0 + n) % self.L  # (n,)
-        pos = np.arange(self.B)[None, :] * self.L + off[:, None]  # (n, B)
-        return pos, np.broadcast_to((off == 0)[:, None], (n, self.B)).copy()
+        pos = np.arange(self.lo, self.hi)[None, :] * self.L + off[:, None]  # (n, hi-lo)
+        return pos, np.broadcast_to((off == 0)[:, None], pos.shape).copy()
 
 
 class TextStream(_Split):
     """Character streams over the training text: X one-hot (n,B,V), D next characters (n,B)."""
 
-    def __init__(self, data, batch: int):
-        super().__init__(len(data.train), batch)
+    def __init__(self, data, batch: int, columns=None):
+        super().__init__(len(data.train), batch, columns)
         self.codes, self.V = data.train, data.n_vocab
 
     def window(self, p0, n):
@@ -75,20 +82,20 @@ class TextStream(_Split):
 class SeriesStream(_Split):
     """Normalised series streams: X (n,B,1) the feature (change or value), D (n,B,1) the next one."""
 
-    def __init__(self, data, batch: int):
+    def __init__(self, data, batch: int, columns=None):
         self.z = data.train_features()
-        super().__init__(len(self.z), batch)
+        super().__init__(len(self.z), batch, columns)
 
     def window(self, p0, n):
         pos, reset = self.positions(p0, n)
         return self.z[pos][..., None], self.z[pos + 1][..., None], reset, np.ones(n, bool)
 
 
-def stream_for(task, batch: int, seed: int):
+def stream_for(task, batch: int, seed: int, columns=None):
     """The stream source of a task: text and series read their training data, synthetic tasks their
-    generated sequences."""
+    generated sequences. ``columns=(lo, hi)``: streams lo..hi-1 of the ``batch`` only."""
     if task.name == "text":
-        return TextStream(task.data, batch)
+        return TextStream(task.data, batch, columns)
     if task.name == "series":
-        return SeriesStream(task.data, batch)
-    return SequenceStream(task, batch, seed)
+        return SeriesStream(task.data, batch, columns)
+    return SequenceStream(task, batch, seed, columns)
