@@ -82,7 +82,7 @@ def test_matches_torch_and_fd(cell, layers, bidirectional, loss, at, truncate):
     seed = len(cell) * 100 + layers * 10 + bidirectional
     net = build(cell, layers, bidirectional, loss, seed)
     X, D, s0 = data(net, loss, seed + 1)
-    E, g = net.gradients(X, D, loss, at, truncate, s0)
+    E, g = net.gradients(X, D, loss, at, truncate, s0, backend="numpy")
     Er, gr, Yr = torch_reference(net, X, D, loss, at, truncate, s0)
     assert_close({"E": E, "Y": net.forward(X, s0).Y, **g}, {"E": Er, "Y": Yr, **gr}, TORCH_RTOL)
     if truncate is None or truncate >= T:  # the exact gradient: finite differences apply
@@ -95,7 +95,7 @@ def test_bidirectional_truncation_raises(cell, truncate):
     net = build(cell, 1, True)
     X, D, s0 = data(net, "squared", 0)
     with pytest.raises(InputError, match="truncate"):
-        net.gradients(X, D, truncate=truncate)
+        net.gradients(X, D, truncate=truncate, backend="numpy")
 
 
 @pytest.mark.parametrize("g1", ["tanh", "relu"])
@@ -103,7 +103,7 @@ def test_bidirectional_truncation_raises(cell, truncate):
 def test_elman_g1_matches_torch_rnn_nonlinearity(g1, truncate):
     net = bptt.Elman(I, H, O, g1=g1, layers=2, seed=3)
     X, D, s0 = data(net, "squared", 4)
-    E, g = net.gradients(X, D, truncate=truncate, s0=s0)
+    E, g = net.gradients(X, D, truncate=truncate, s0=s0, backend="numpy")
     Er, gr, Yr = torch_reference(net, X, D, truncate=truncate, s0=s0)
     assert_close({"E": E, "Y": net.forward(X, s0).Y, **g}, {"E": Er, "Y": Yr, **gr}, TORCH_RTOL)
 
@@ -117,7 +117,7 @@ LEN_CASES = [(c, l, bd, at, tr) for c in CLASSES for l in (1, 2) for bd in (Fals
 def test_lengths_match_torch_packed(cell, layers, bidirectional, at, truncate):
     net = build(cell, layers, bidirectional, "cross_entropy", seed=7)
     X, D, s0 = data(net, "cross_entropy", 8)
-    E, g = net.gradients(X, D, "cross_entropy", at, truncate, s0, LENGTHS)
+    E, g = net.gradients(X, D, "cross_entropy", at, truncate, s0, LENGTHS, backend="numpy")
     Er, gr, Yr = torch_reference(net, X, D, "cross_entropy", at, truncate, s0, LENGTHS)
     valid = (np.arange(T)[:, None] < LENGTHS[None, :])[:, :, None]  # Y past a length means nothing
     Y = net.forward(X, s0, LENGTHS).Y
@@ -143,11 +143,12 @@ def _cat(parts):
 def test_padded_batch_equals_sequences_alone(cell, layers, bidirectional, at, truncate):
     net = build(cell, layers, bidirectional, "squared", seed=11)
     X, D, s0 = data(net, "squared", 12)
-    E, g = net.gradients(X, D, "squared", at, truncate, s0, LENGTHS)
+    E, g = net.gradients(X, D, "squared", at, truncate, s0, LENGTHS, backend="numpy")
     fw = net.forward(X, s0, LENGTHS)
     alone = []
     for b, L in enumerate(LENGTHS):
-        Eb, gb = net.gradients(X[:L, b : b + 1], D[:L, b : b + 1], "squared", at, truncate, _stream(s0, b))
+        Eb, gb = net.gradients(X[:L, b : b + 1], D[:L, b : b + 1], "squared", at, truncate, _stream(s0, b),
+                               backend="numpy")
         fb = net.forward(X[:L, b : b + 1], _stream(s0, b))
         assert_close({"Y": fw.Y[:L, b : b + 1], "state": _stream(fw.state, b)}, {"Y": fb.Y, "state": fb.state}, 1e-12)
         alone.append((Eb, gb))
@@ -166,7 +167,7 @@ def test_resets_match_torch_step_loop(cell, truncate):
     X, D, s0 = data(net, "squared", 14)
     resets = np.zeros((T, B), bool)
     resets[[0, 3, 4], [1, 0, 2]] = True
-    E, g = net.gradients(X, D, truncate=truncate, s0=s0, resets=resets)
+    E, g = net.gradients(X, D, truncate=truncate, s0=s0, resets=resets, backend="numpy")
     Er, gr, Yr = torch_reference(net, X, D, truncate=truncate, s0=s0, resets=resets)
     assert_close({"E": E, "Y": net.forward(X, s0, resets=resets).Y, **g}, {"E": Er, "Y": Yr, **gr}, TORCH_RTOL)
 
@@ -228,8 +229,8 @@ def test_lstm_s0_must_be_a_pair():
     net = build("lstm")
     X, D, s0 = data(net, "squared", 0)
     with pytest.raises(InputError, match="s0"):
-        net.gradients(X, D, s0=s0[0])
-    E, g = net.gradients(X, D, s0=s0)
+        net.gradients(X, D, s0=s0[0], backend="numpy")
+    E, g = net.gradients(X, D, s0=s0, backend="numpy")
     assert isinstance(g.s0, tuple) and [a.shape for a in g.s0] == [(B, H), (B, H)]
 
 

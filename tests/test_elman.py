@@ -58,7 +58,7 @@ def test_against_torch_untied(case):
     net, X, D, at, k, s0 = make_case(*case)
     loss = case[3]
     T, B, _ = X.shape
-    E, g = net.gradients(X, D, loss=loss, at=at, truncate=k, s0=s0)
+    E, g = net.gradients(X, D, loss=loss, at=at, truncate=k, s0=s0, backend="numpy")
     terms = net.gradient_terms(X, D, loss=loss, at=at, truncate=k, s0=s0)
     ref = reference(net.params, X, D, loss_mask(at, T, B, None, np.float64), loss=loss,
                     g1=net.cell.g1.name, g2=net.g2.name, truncate=k, s0=s0)
@@ -93,7 +93,7 @@ FULL = [c for c in CASES if c[5] in ("none", ">=T")]
 @pytest.mark.parametrize("case", FULL, ids=ids)
 def test_against_finite_differences(case):
     net, X, D, at, k, s0 = make_case(*case)
-    E, g = net.gradients(X, D, loss=case[3], at=at, truncate=k, s0=s0)
+    E, g = net.gradients(X, D, loss=case[3], at=at, truncate=k, s0=s0, backend="numpy")
     num = numeric_grad(net, X, D, case[3], at, s0, eps=FD_EPS)
     for name, val in num.items():
         assert_fd_close(g[name], val, E, name)
@@ -123,9 +123,9 @@ def test_truncate_at_least_T_is_full_bptt_bitwise():
     rng = np.random.default_rng(3)
     net = bptt.Elman(3, 8, 2, seed=3)
     X, D = rng.standard_normal((12, 3, 3)), rng.standard_normal((12, 3, 2))
-    _, full = net.gradients(X, D)
+    _, full = net.gradients(X, D, backend="numpy")
     for k in (12, 13, 100):
-        _, tr = net.gradients(X, D, truncate=k)
+        _, tr = net.gradients(X, D, truncate=k, backend="numpy")
         for n in full:
             assert np.array_equal(full[n], tr[n]), (k, n)
 
@@ -135,7 +135,7 @@ def test_truncate_one_is_the_current_step_term():
     rng = np.random.default_rng(4)
     net = bptt.Elman(2, 5, 3, g1="tanh", seed=4)
     X, D = rng.standard_normal((7, 2, 2)), rng.standard_normal((7, 2, 3))
-    _, g = net.gradients(X, D, truncate=1)
+    _, g = net.gradients(X, D, truncate=1, backend="numpy")
     p = net.params
     S = net.forward(X).S
     Sprev = np.concatenate([np.zeros((1, 2, 5)), S[:-1]])
@@ -173,7 +173,7 @@ def test_float32_net_stays_float32():
     rng = np.random.default_rng(7)
     net = bptt.Elman(2, 4, 2, dtype=np.float32)
     X, D = rng.standard_normal((5, 2, 2)).astype(np.float32), rng.standard_normal((5, 2, 2)).astype(np.float32)
-    E, g = net.gradients(X, D)
+    E, g = net.gradients(X, D, backend="numpy")
     assert all(v.dtype == np.float32 for v in g.values())
     assert net.forward(X).Y.dtype == np.float32
 
@@ -184,10 +184,10 @@ def test_lengths_padding_equals_each_sequence_alone():
     T, lens = 9, np.array([9, 4, 6])
     X, D = rng.standard_normal((T, 3, 2)), rng.standard_normal((T, 3, 2))
     for at in (None, -1):
-        _, g = net.gradients(X, D, at=at, lengths=lens)
+        _, g = net.gradients(X, D, at=at, lengths=lens, backend="numpy")
         acc = {n: 0 for n in net.params}
         for b, L in enumerate(lens):
-            _, gb = net.gradients(X[:L, b : b + 1], D[:L, b : b + 1], at=at)
+            _, gb = net.gradients(X[:L, b : b + 1], D[:L, b : b + 1], at=at, backend="numpy")
             for n in acc:
                 acc[n] = acc[n] + gb[n] / 3
         for n in acc:
@@ -204,9 +204,9 @@ def test_resets_cut_one_stream_only():
     Y = net.forward(X, resets=R).Y
     np.testing.assert_allclose(Y[:, 1], net.forward(X[:, 1:]).Y[:, 0], rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(Y[5:, 0], net.forward(X[5:, :1]).Y[:, 0], rtol=1e-14)
-    _, g = net.gradients(X, D, resets=R)
-    _, g1 = net.gradients(X[:5, :1], D[:5, :1])
-    _, g2 = net.gradients(X[5:, :1], D[5:, :1])
-    _, g3 = net.gradients(X[:, 1:], D[:, 1:])
+    _, g = net.gradients(X, D, resets=R, backend="numpy")
+    _, g1 = net.gradients(X[:5, :1], D[:5, :1], backend="numpy")
+    _, g2 = net.gradients(X[5:, :1], D[5:, :1], backend="numpy")
+    _, g3 = net.gradients(X[:, 1:], D[:, 1:], backend="numpy")
     for n in net.params:
         assert rel_err(g[n], (g1[n] + g2[n] + g3[n]) / 2) <= 1e-13, n

@@ -1,5 +1,6 @@
-"""Fast paths: the numba kernel and backend dispatch against the reference loop, float32 kept
-throughout, lazy numba import, and the benchmark's plumbing (never its times)."""
+"""Fast paths: the compiled (numba) loops and backend dispatch against the reference NumPy loop, the
+default backend, float32 kept throughout, lazy numba import, the compiled tanh/sigmoid and BLAS call,
+and the benchmark's plumbing (never its times)."""
 
 from __future__ import annotations
 
@@ -50,47 +51,91 @@ def test_numba_matches_reference_every_activation_and_loss(g1, g2, loss):
         assert abs(E - E2) <= 1e-12 * abs(E)
 
 
+def state_err(a, b):
+    """Relative error of the s0 gradients (an array, or an (h, c) tuple for LSTM)."""
+    a, b = (a, b) if isinstance(a, tuple) else ((a,), (b,))
+    assert len(a) == len(b) and all(x.shape == y.shape and x.dtype == y.dtype for x, y in zip(a, b))
+    return max(float(np.max(np.abs(x - y)) / max(np.max(np.abs(x)), 1e-300)) for x, y in zip(a, b))
+
+
+def random_state(rng, cls, B, H):
+    h = rng.standard_normal((B, H))
+    return (h, rng.standard_normal((B, H))) if cls is LSTM else h
+
+
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+@pytest.mark.parametrize("g2,loss", G2_LOSS)
+def test_numba_gated_cells_match_reference_every_loss(cls, g2, loss):
+    rng = np.random.default_rng(hash((cls.__name__, g2, loss)) % 2**32)
+    T, B, I, H, O = 11, 3, 4, 6, 5
+    net = cls(I, H, O, g2=g2, seed=int(rng.integers(1000)))
+    X, D = data(rng, T, B, I, O, loss, onehot=g2 == "relu")
+    for at, s0 in [(None, None), (-1, random_state(rng, cls, B, H)), ([0, 4, 10], random_state(rng, cls, B, H))]:
+        E, g = net.gradients(X, D, loss=loss, at=at, s0=s0, backend="numpy")
+        E2, g2_ = net.gradients(X, D, loss=loss, at=at, s0=s0, backend="numba")
+        assert list(g2_) == list(g)  # same names, same order, s0 included
+        assert rel_err({k: v for k, v in g.items() if k != "s0"}, g2_) <= 1e-12
+        assert state_err(g["s0"], g2_["s0"]) <= 1e-12
+        assert abs(E - E2) <= 1e-12 * abs(E)
+
+
+@pytest.mark.parametrize("cls", [Elman, LSTM, GRU])
 @pytest.mark.parametrize("T,B,I,H,O", [(1, 1, 1, 1, 1), (40, 1, 1, 32, 1), (6, 5, 9, 3, 2)])
-def test_numba_matches_reference_shapes(T, B, I, H, O):
+def test_numba_matches_reference_shapes(cls, T, B, I, H, O):
     rng = np.random.default_rng(T * 100 + H)
-    net = Elman(I, H, O, seed=3, init="orthogonal")
+    net = cls(I, H, O, seed=3, init="orthogonal")
     X, D = data(rng, T, B, I, O, "squared")
-    E, g = net.gradients(X, D)
+    E, g = net.gradients(X, D, backend="numpy")
     E2, g2 = net.gradients(X, D, backend="numba")
-    assert rel_err(g, g2) <= 1e-12 and abs(E - E2) <= 1e-12 * abs(E)
+    assert rel_err({k: v for k, v in g.items() if k != "s0"}, g2) <= 1e-12 and abs(E - E2) <= 1e-12 * abs(E)
+    assert state_err(g["s0"], g2["s0"]) <= 1e-12
 
 
-def test_numba_truncate_reaching_every_step_is_full_bptt():
+@pytest.mark.parametrize("cls", [Elman, LSTM, GRU])
+def test_numba_truncate_reaching_every_step_is_full_bptt(cls):
     rng = np.random.default_rng(0)
-    net = Elman(3, 4, 2)
+    net = cls(3, 4, 2)
     X, D = data(rng, 8, 2, 3, 2, "squared")
-    _, g = net.gradients(X, D)
+    _, g = net.gradients(X, D, backend="numpy")
     _, g2 = net.gradients(X, D, truncate=8, backend="numba")
-    assert rel_err(g, g2) <= 1e-12
+    assert rel_err({k: v for k, v in g.items() if k != "s0"}, g2) <= 1e-12
+    _, g3 = net.gradients(X, D, at=[0, 2], truncate=3, backend="numba")  # every loss step reaches step 0
+    _, g4 = net.gradients(X, D, at=[0, 2], backend="numpy")
+    assert rel_err({k: v for k, v in g4.items() if k != "s0"}, g3) <= 1e-12
     with pytest.raises(InputError, match="truncated BPTT"):
         net.gradients(X, D, truncate=3, backend="numba")
 
 
-def test_numba_float32_grads_match_float64_reference():
+@pytest.mark.parametrize("cls", [Elman, LSTM, GRU])
+def test_numba_float32_grads_match_float64_reference(cls):
     rng = np.random.default_rng(1)
-    net64 = Elman(5, 16, 3, seed=2)
-    net32 = Elman(5, 16, 3, seed=2, dtype=np.float32)
+    net64 = cls(5, 16, 3, seed=2)
+    net32 = cls(5, 16, 3, seed=2, dtype=np.float32)
     X, D = data(rng, 30, 2, 5, 3, "squared")
-    _, g = net64.gradients(X, D)
+    _, g = net64.gradients(X, D, backend="numpy")
     E32, g32 = net32.gradients(X.astype(np.float32), D.astype(np.float32), backend="numba")
-    assert all(v.dtype == np.float32 for v in g32.values())
-    assert rel_err(g, g32) <= 1e-4  # float32 rounding over 30 steps
+    assert all(np.asarray(v).dtype == np.float32 for k, v in g32.items() if k != "s0")
+    assert rel_err({k: v for k, v in g.items() if k != "s0"}, g32) <= 1e-4  # float32 rounding over 30 steps
 
 
 # ---- dispatch ----------------------------------------------------------------------------------
+def same(g, g2):
+    """Bitwise equal gradients (s0 may be a tuple)."""
+    return list(g) == list(g2) and all(np.array_equal(np.asarray(g[k]), np.asarray(g2[k])) for k in g)
+
+
 @pytest.mark.parametrize("make,kw,why", [
-    (lambda: LSTM(3, 4, 2), {}, "Elman cell only"),
-    (lambda: GRU(3, 4, 2), {}, "Elman cell only"),
     (lambda: Elman(3, 4, 2, layers=2), {}, "one unidirectional layer"),
+    (lambda: LSTM(3, 4, 2, layers=2), {}, "one unidirectional layer"),
+    (lambda: GRU(3, 4, 2, bidirectional=True), {}, "one unidirectional layer"),
     (lambda: Elman(3, 4, 2, bidirectional=True), {}, "one unidirectional layer"),
     (lambda: Elman(3, 4, 2), {"lengths": np.array([3, 5])}, "lengths"),
+    (lambda: LSTM(3, 4, 2), {"lengths": np.array([3, 5])}, "lengths"),
+    (lambda: GRU(3, 4, 2), {"resets": np.zeros((5, 2), bool)}, "resets"),
     (lambda: Elman(3, 4, 2), {"resets": np.zeros((5, 2), bool)}, "resets"),
     (lambda: Elman(3, 4, 2), {"truncate": 2}, "truncated"),
+    (lambda: LSTM(3, 4, 2), {"truncate": 2}, "truncated"),
+    (lambda: GRU(3, 4, 2), {"truncate": 2}, "truncated"),
 ])
 def test_numba_unsupported_cases_raise_and_auto_falls_back(make, kw, why):
     net = make()
@@ -99,9 +144,11 @@ def test_numba_unsupported_cases_raise_and_auto_falls_back(make, kw, why):
     with pytest.raises(InputError, match=why) as e:
         net.gradients(X, D, backend="numba", **kw)
     assert "backend='numba'" in str(e.value) and "backend='numpy'" in str(e.value)
-    E, g = net.gradients(X, D, **kw)
-    E2, g2 = net.gradients(X, D, backend="auto", **kw)
-    assert E == E2 and list(g) == list(g2) and all(np.array_equal(g[k], g2[k]) for k in g)
+    E, g = net.gradients(X, D, backend="numpy", **kw)
+    for backend in ("auto", None):  # explicit, then the default
+        E2, g2 = net.gradients(X, D, **kw) if backend is None else net.gradients(X, D, backend=backend, **kw)
+        assert E == E2 and same(g, g2)
+    assert fast.backend_for(net, 2, T=5, **kw) == "numpy"
 
 
 def test_unknown_backend_is_an_input_error():
@@ -112,7 +159,9 @@ def test_unknown_backend_is_an_input_error():
             net.gradients(X, D, backend=bad)
 
 
-def test_auto_picks_numba_for_small_nets_and_numpy_for_large(monkeypatch):
+@pytest.fixture
+def kernel_calls(monkeypatch):
+    """A list that grows by one at every call of the compiled backend."""
     calls = []
     real = fast.numba_kernel
 
@@ -121,19 +170,50 @@ def test_auto_picks_numba_for_small_nets_and_numpy_for_large(monkeypatch):
         return types.SimpleNamespace(gradients=lambda *a: calls.append(1) or mod.gradients(*a))
 
     monkeypatch.setattr(fast, "numba_kernel", spy)
+    return calls
+
+
+@pytest.mark.parametrize("cls", [Elman, LSTM, GRU])
+def test_the_default_backend_is_auto_and_runs_the_compiled_loops(cls, kernel_calls):
+    rng = np.random.default_rng(0)
+    net = cls(3, 5, 2)
+    X, D = data(rng, 7, 2, 3, 2, "squared")
+    assert fast.blas_available()  # NumPy's wheel BLAS is found on the test machines
+    assert fast.backend_for(net, 2) == "numba" and fast.backend_for(net, 2, backend="numpy") == "numpy"
+    assert fast.backend_for(net, 2, max_states=3) == "memory"
+    E, g = net.gradients(X, D, backend="numpy")
+    assert not kernel_calls
+    E2, g2 = net.gradients(X, D)
+    assert kernel_calls == [1] and abs(E - E2) <= 1e-12 * E
+    assert rel_err({k: v for k, v in g.items() if k != "s0"}, g2) <= 1e-12
+
+
+def test_auto_without_blas_picks_numba_for_small_nets_only(monkeypatch, kernel_calls):
+    monkeypatch.setattr(fast, "blas_available", lambda: False)
     rng = np.random.default_rng(0)
     small = Elman(1, 32, 1)
     X, D = data(rng, 20, 1, 1, 1, "squared")
-    _, g = small.gradients(X, D)
+    _, g = small.gradients(X, D, backend="numpy")
     _, g2 = small.gradients(X, D, backend="auto")
-    assert calls and rel_err(g, g2) <= 1e-12
-    calls.clear()
-    big = Elman(4, 256, 4)
-    assert fast.work_per_step(big, 2) > fast.AUTO_MAX_WORK
+    assert kernel_calls and rel_err({k: v for k, v in g.items() if k != "s0"}, g2) <= 1e-12
+    kernel_calls.clear()
+    big = LSTM(4, 256, 4)
+    assert fast.work_per_step(big, 2) > fast.AUTO_MAX_WORK and fast.backend_for(big, 2) == "numpy"
     X, D = data(rng, 3, 2, 4, 4, "squared")
-    E, g = big.gradients(X, D)
+    E, g = big.gradients(X, D, backend="numpy")
     E2, g2 = big.gradients(X, D, backend="auto")
-    assert not calls and E == E2 and all(np.array_equal(g[k], g2[k]) for k in g)
+    assert not kernel_calls and E == E2 and same(g, g2)
+
+
+def test_backend_for_truncation_and_errors():
+    net = GRU(2, 3, 1)
+    assert fast.backend_for(net, 4, T=10, truncate=10) == "numba"
+    assert fast.backend_for(net, 4, T=10, truncate=9) == "numpy"
+    assert fast.backend_for(net, 4, truncate=9) == "numpy"  # T unknown: cannot tell that it reaches step 0
+    with pytest.raises(InputError, match="backend='numba'"):
+        fast.backend_for(net, 4, T=10, truncate=2, backend="numba")
+    with pytest.raises(InputError, match="backend: got"):
+        fast.backend_for(net, 4, backend="fast")
 
 
 def test_missing_numba_says_how_to_install(monkeypatch):
@@ -144,17 +224,22 @@ def test_missing_numba_says_how_to_install(monkeypatch):
     with pytest.raises(InputError, match=r'pip install "bptt\[fast\]"'):
         net.gradients(X, D, backend="numba")
     assert not fast.numba_available()
-    E, _ = net.gradients(X, D)
+    E, _ = net.gradients(X, D, backend="numpy")
     assert net.gradients(X, D, backend="auto")[0] == E  # auto falls back to the NumPy loop
+    assert net.gradients(X, D)[0] == E and fast.backend_for(net, 1) == "numpy"
 
 
 def test_import_bptt_does_not_import_numba():
     code = ("import sys, numpy as np, bptt\n"
             "net = bptt.Elman(2, 3, 1)\n"
-            "X = np.ones((4, 1, 2)); net.gradients(X, X[..., :1]); net.gradients(X, X[..., :1], max_states=2)\n"
+            "X = np.ones((4, 1, 2)); net.gradients(X, X[..., :1], backend='numpy')\n"
+            "net.gradients(X, X[..., :1], max_states=2)\n"
+            "bptt.Elman(2, 3, 1, layers=2).gradients(X, X[..., :1])  # auto, not covered: no numba needed\n"
             "assert 'numba' not in sys.modules, 'numba imported'\n"
             "import bptt.cli; bptt.cli.build_parser()\n"
-            "assert 'numba' not in sys.modules and 'torch' not in sys.modules\n")
+            "assert 'numba' not in sys.modules and 'torch' not in sys.modules\n"
+            "net.gradients(X, X[..., :1])\n"
+            "assert 'numba' in sys.modules  # the default backend uses it where it applies\n")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -191,8 +276,8 @@ def test_float32_stays_float32_in_every_numpy_path(cls, kw, g2, loss):
         "truncated": lambda: net.gradients(X, D, loss=loss, truncate=2, lengths=np.array([6, 4])),
         "budgeted": lambda: net.gradients(X, D, loss=loss, max_states=2),
     }
-    if cls is Elman:  # the numba backend's NumPy half (its compiled half: see the typemap test below)
-        runs["numba"] = lambda: net.gradients(X, D, loss=loss, backend="numba")
+    # the numba backend's NumPy half (its compiled half: see the typemap test below)
+    runs["numba"] = lambda: net.gradients(X, D, loss=loss, backend="numba")
     for name, run in runs.items():
         out = []
         assert float64_locals(lambda: out.append(run())) == [], name
@@ -207,15 +292,17 @@ def test_float32_stays_float32_in_every_numpy_path(cls, kw, g2, loss):
 
 def _kernel_float_types(dtype):
     """Compile fresh (uncached) copies of the compiled loops for one dtype; return the set of every
-    local variable's numba type that mentions a float."""
+    local variable's numba type that mentions a float (the inlined tanh and sigmoid included)."""
     from bptt.fast import numba_elman as ne
+    from bptt.fast import numba_gru as ng
+    from bptt.fast import numba_lstm as nl
 
-    net = Elman(3, 4, 2, g1="sigmoid", dtype=dtype)
     X = np.ones((2, 1, 3), dtype)
-    ne.gradients(X, X[..., :2].copy(), "squared", np.ones((2, 1), dtype), net.params, "sigmoid", net.g2,
-                 np.zeros((1, 4), dtype))  # compiles the cached versions for this dtype
+    for net in (Elman(3, 4, 2, g1="sigmoid", dtype=dtype), LSTM(3, 4, 2, dtype=dtype), GRU(3, 4, 2, dtype=dtype)):
+        net.gradients(X, X[..., :2].copy(), backend="numba")  # compiles the cached versions for this dtype
     found = set()
-    for f in (ne.forward_recurrence, ne.backward_recurrence, ne._g, ne._dg):
+    for f in (ne.forward_recurrence, ne.backward_recurrence, ne._g, ne._dg, nl.forward, nl.backward, ng.forward,
+              ng.backward):
         for sig in f.signatures:
             if not any(np.dtype(dtype).name in str(a) for a in sig):
                 continue
@@ -252,7 +339,7 @@ def test_bench_quick_json_runs_every_contender(capsys):
     assert len(res["rows"]) == 2 * 2 * 2
     for r in res["rows"]:
         assert r["times"]["numpy"] > 0 and r["times"]["floor"] > 0 and r["times"]["torch"] > 0
-        assert ("numba" in r["times"]) == (r["cell"] == "elman")
+        assert "numba" in r["times"]
         assert ("naive" in r["times"]) == (r["cell"] == "elman")  # found from the source checkout
         assert r["torch_ratio"] > 0 and r["vs_floor"] > 0
 
@@ -279,3 +366,76 @@ def test_naive_seed_transcription_matches_the_library():
         E, g = net.gradients(X, D)
         E2, g2 = naive.forward_backward(net.params, X, D, g1=g1)
         assert rel_err({k: g[k] for k in g2}, g2) <= 1e-12 and abs(E - E2) <= 1e-12 * E
+
+
+# ---- the compiled tanh, sigmoid and BLAS call -----------------------------------------------------
+def _compiled_tanh_sigmoid(x):
+    from bptt.fast import mathfn
+
+    @numba.njit(error_model="numpy")
+    def apply(x, t, s, C):
+        K = mathfn.scalars(C)
+        for i in range(x.shape[0]):
+            t[i] = mathfn.tanh(x[i], K)
+            s[i] = mathfn.sigmoid(x[i], K)
+
+    t, s = np.empty_like(x), np.empty_like(x)
+    apply(x, t, s, mathfn.consts(x.dtype))
+    return t, s
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_tanh_and_sigmoid_match_numpy_to_3_ulp(dtype):
+    from bptt.activations import ACTIVATIONS
+
+    rng = np.random.default_rng(0)
+    mags = np.logspace(-30, np.log10(700), 400)
+    x = np.concatenate([rng.standard_normal(2000) * 3, mags, -mags, [0.0]]).astype(dtype)
+    t, s = _compiled_tanh_sigmoid(x)
+    x64 = x.astype(np.float64)
+    for got, ref in ((t, np.tanh(x64)), (s, ACTIVATIONS["sigmoid"].forward(x64))):
+        ok = np.abs(ref) >= np.finfo(dtype).tiny
+        ulps = np.abs(got[ok] - ref[ok]) / np.abs(ref[ok]) / np.finfo(dtype).eps
+        assert ulps.max() <= 3, float(ulps.max())
+        assert got.dtype == dtype
+    # saturation, and exact values
+    big = np.array([0.0, 25.0, -25.0, 800.0, -800.0, 1e-30], dtype)
+    t, s = _compiled_tanh_sigmoid(big)
+    assert list(t[:5]) == [0.0, 1.0, -1.0, 1.0, -1.0] and t[5] == dtype(1e-30)
+    assert s[0] == 0.5 and s[3] == 1.0 and s[4] == 0.0 and 0 < s[2] < 1e-10 and abs(s[1] + s[2] - 1) <= 1e-6
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blas_fallback_gemm_matches_numpy(dtype):
+    """The compiled triple loop that replaces ?gemm where NumPy's BLAS is not found."""
+    import ctypes
+
+    from bptt.fast import blas
+
+    ct = ctypes.c_float if dtype == np.float32 else ctypes.c_double
+    i64, vp = ctypes.c_int64, ctypes.c_void_p
+    f = ctypes.CFUNCTYPE(None, i64, i64, i64, i64, i64, i64, ct, vp, i64, vp, i64, ct, vp, i64)(
+        blas._fallback(dtype).address)
+    rng = np.random.default_rng(0)
+    A, Bt, Bn = (rng.standard_normal(s).astype(dtype) for s in ((4, 5), (6, 5), (5, 6)))
+    C0 = rng.standard_normal((4, 6)).astype(dtype)
+    for B, tb, beta, want in ((Bt, blas.TRANS, 1.0, C0 + A @ Bt.T), (Bn, blas.NO_TRANS, 0.0, A @ Bn)):
+        C = C0.copy()
+        f(blas.ROW_MAJOR, blas.NO_TRANS, tb, 4, 6, 5, 1.0, A.ctypes.data, 5, B.ctypes.data, B.shape[1], beta,
+          C.ctypes.data, 6)
+        assert np.allclose(C, want, rtol=1e-5 if dtype == np.float32 else 1e-13)
+
+
+@pytest.mark.parametrize("cls", [Elman, LSTM, GRU])
+def test_numba_takes_integer_class_codes_like_the_numpy_loop(cls):
+    """X (T, B) integer codes (one-hot inputs as a row lookup): the compiled backend uses the cell's
+    own lookup projection and scatter-add weight gradient."""
+    rng = np.random.default_rng(5)
+    net = cls(6, 5, 6, g2="softmax")
+    X = rng.integers(0, 6, (9, 3))
+    D = rng.integers(0, 6, (9, 3))
+    E, g = net.gradients(X, D, loss="cross_entropy", backend="numpy")
+    E2, g2 = net.gradients(X, D, loss="cross_entropy", backend="numba")
+    assert abs(E - E2) <= 1e-12 * E and rel_err({k: v for k, v in g.items() if k != "s0"}, g2) <= 1e-12
+    E3, g3 = net.gradients(np.eye(6)[X], D, loss="cross_entropy", backend="numba")  # the one-hot form
+    assert abs(E - E3) <= 1e-12 * E and rel_err({k: v for k, v in g.items() if k != "s0"}, g3) <= 1e-12

@@ -268,7 +268,7 @@ class Network:
         return g
 
     def gradients(self, X, D, loss="squared", at=None, truncate=None, s0=None, lengths=None, resets=None,
-                  *, backend="numpy", max_states=None, bound="soft"):
+                  *, backend="auto", max_states=None, bound="soft"):
         """E and dE/d(every parameter and s0) by exact (or truncated) BPTT.
 
         X (T, B, I); D (T, B, O) floats for 'squared' or (T, B) ints for 'cross_entropy';
@@ -276,8 +276,9 @@ class Network:
         truncate: None or k >= 1, each E_t back-propagates through S_t ... S_{t-k+1};
         s0: initial state (zeros by default); lengths (B,): steps past a length are padding;
         resets (T, B) bool: reset that stream's state to zeros before that step.
-        backend: 'numpy' (this loop), 'numba' (compiled kernel, one-layer Elman, full BPTT; needs
-        ``pip install "bptt[fast]"``) or 'auto' (numba for small nets when it applies); see ``bptt.fast``.
+        backend: 'auto' (the default: the compiled loops when numba is installed and the case is covered,
+        this loop otherwise; ``bptt.fast.backend_for`` says which), 'numpy' (this loop) or 'numba'
+        (compiled loops: one layer, one direction, full BPTT; ``pip install "bptt[fast]"``); see ``bptt.fast``.
         max_states: None, or M >= 1 to keep at most M checkpointed states plus one segment of ceil(T/M)
         steps and recompute the rest (same gradients, less memory); see ``bptt.memory``.
         bound: with max_states, 'soft' (the above) or 'hard': at most M hidden states held in all, with

@@ -1,14 +1,15 @@
 """Backend choice for ``Network.gradients``: the NumPy time loop, compiled numba loops, or the
 memory-budgeted loop (``max_states``).
 
-``backend="numpy"`` (the default) is the generic loop in ``bptt.loop``. ``backend="numba"`` runs
-``bptt.fast.numba_elman``: the two recurrences as compiled loops, everything else as whole-sequence
-NumPy products, for the case it covers: a single-layer unidirectional Elman net (g1 tanh, sigmoid,
-relu or identity; any g2 and loss) with full BPTT (no ``lengths``, ``resets``; ``truncate`` only if it
-reaches every step). ``backend="auto"`` takes numba when it is installed, the case is covered and the
-recurrent product is small (B * H * H <= ``AUTO_MAX_WORK``), where per-step overhead, not arithmetic,
-decides the time; otherwise the NumPy loop. numba is imported only here, only when a call asks for
-it: ``import bptt`` never loads it.
+``backend="numpy"`` is the generic loop in ``bptt.loop``. ``backend="numba"`` runs ``bptt.fast.compiled``:
+the two recurrences as compiled loops (per step one BLAS product and one fused pass over the units; no
+Python between steps), everything else as whole-sequence NumPy products, for the case it covers: a
+single-layer unidirectional Elman (g1 tanh, sigmoid, relu or identity), LSTM or GRU net, any g2 and loss,
+with full BPTT (no ``lengths``, ``resets``; ``truncate`` only if it reaches every step).
+``backend="auto"`` (the default) takes numba when it is installed (``pip install "bptt[fast]"``) and the
+case is covered, and the NumPy loop otherwise, silently; both give the same results to rounding
+(float64: relative differences around 1e-15). ``backend_for`` says which one a call will run. numba is
+imported only here, only when a call may use it: ``import bptt`` never loads it.
 """
 
 from __future__ import annotations
@@ -26,12 +27,10 @@ BACKENDS = ("numpy", "numba", "auto")
 # run in NumPy with the library's own code, so every g2 and loss is covered)
 G1_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "identity": 3}
 
-# "auto" picks numba when the recurrent work per step, B * H * H multiply-adds, is at most this.
-# Measured with ``bptt bench --only numpy,numba`` (2-core AVX-512 VM, OpenBLAS, min of 15; float32 ms,
-# NumPy loop vs numba): A (B=1, H=32) 0.97 vs 0.30; B (B=1, H=100) 0.58 vs 0.43; I,H,O,B,T = 10,64,10,4,50
-# 0.75 vs 0.66; 10,256,10,1,100 2.2 vs 2.0 (float64: 3.3 vs 3.5, a tie); 16,64,16,8,100 1.9 vs 2.1;
-# 32,128,32,32,100 (config C) 7.0 vs 18. The compiled loops do one stream at a time, so BLAS's blocked
-# products win once the batch grows.
+# Without NumPy's BLAS (``bptt.fast.blas`` finds none) the compiled loops multiply with their own triple
+# loops; "auto" then picks numba only when the recurrent work per step, B * H * H multiply-adds, is at
+# most this (measured before the loops called BLAS: 2-core AVX-512 VM, float32, NumPy loop vs numba:
+# B=1, H=32 0.97 vs 0.30 ms; B=1, H=256 2.2 vs 2.0; B=8, H=64 1.9 vs 2.1; B=32, H=128 7.0 vs 18).
 AUTO_MAX_WORK = 30_000
 
 _numba_module = None
@@ -39,11 +38,12 @@ _numba_error = None
 
 
 def numba_kernel():
-    """The numba kernel module, imported on first use; InputError saying how to install it if missing."""
+    """The compiled backend (``bptt.fast.compiled``), imported on first use; InputError saying how to
+    install numba if it is missing."""
     global _numba_module, _numba_error
     if _numba_module is None and _numba_error is None:
         try:
-            _numba_module = importlib.import_module(".numba_elman", __name__)
+            _numba_module = importlib.import_module(".compiled", __name__)
         except ImportError as e:  # numba absent, or present but unusable with this NumPy
             _numba_error = e
     if _numba_module is None:
@@ -53,7 +53,7 @@ def numba_kernel():
 
 
 def numba_available() -> bool:
-    """True when the numba kernel can be imported (imports numba; call only when it may be used)."""
+    """True when the compiled backend can be imported (imports numba; call only when it may be used)."""
     try:
         numba_kernel()
     except InputError:
@@ -61,13 +61,18 @@ def numba_available() -> bool:
     return True
 
 
+def blas_available() -> bool:
+    """True when the compiled loops call NumPy's own BLAS for their products (``bptt.fast.blas``)."""
+    return numba_available() and importlib.import_module(".blas", __name__).HAVE_BLAS
+
+
 def numba_unsupported(net, truncate_reaches_all: bool, lengths, resets) -> str | None:
     """Why the numba kernel cannot run this case, or None when it can."""
-    if net.cell.name != "elman":
-        return f"the kernel covers the Elman cell only; got cell={net.cell.name!r}"
+    if net.cell.name not in ("elman", "lstm", "gru"):
+        return f"the kernels cover the Elman, LSTM and GRU cells; got cell={net.cell.name!r}"
     if net.layers != 1 or net.bidirectional:
         return f"the kernel covers one unidirectional layer; got layers={net.layers}, bidirectional={net.bidirectional}"
-    if net.cell.g1.name not in G1_CODES:
+    if net.cell.name == "elman" and net.cell.g1.name not in G1_CODES:
         return f"the kernel does not cover g1={net.cell.g1.name!r}"
     if not truncate_reaches_all:
         return "truncated BPTT is not covered (truncate must be None or reach every step)"
@@ -83,48 +88,67 @@ def work_per_step(net, B: int) -> int:
     return B * net.n_hidden * net.n_hidden
 
 
-def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_states, bound="soft"):
-    """``Network.gradients`` for backend != 'numpy' or max_states set. Returns (E, Gradients), or None
-    when the caller's NumPy loop should run (backend 'auto' choosing NumPy)."""
+def _reaches_all(truncate, lmask) -> bool:
+    return truncate is None or truncate > int(np.flatnonzero(lmask.any(axis=1)).max())
+
+
+def _choose(net, B, reaches_all, lengths, resets, backend, max_states) -> str:
+    """'numba', 'numpy' or 'memory' for a call; raises InputError for an unknown backend and for a
+    numba request that cannot run."""
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise InputError(f"backend: got {backend!r}, expected one of {', '.join(map(repr, BACKENDS))}")
     if max_states is not None:
         if backend == "numba":
             raise InputError("max_states: memory-budgeted BPTT runs on the NumPy loop; got backend='numba'. "
                              "Use backend='numpy' (or 'auto') with max_states.")
-        from .. import memory
-
-        return memory.gradients(net, X, D, loss=loss, at=at, truncate=truncate, s0=s0, lengths=lengths,
-                                resets=resets, max_states=max_states, bound=bound)
+        return "memory"
     if backend == "numpy":
-        return None
-    X, D = net._inputs(X, D, loss)
-    T, B = X.shape[:2]
-    lens, _, _ = net._masks(T, B, lengths, resets)
-    lmask = validate.loss_mask(at, T, B, lens, net.dtype)
-    truncate = validate.integer("truncate", truncate, low=1, allow_none=True)
-    reaches_all = truncate is None or truncate > int(np.flatnonzero(lmask.any(axis=1)).max())
+        return "numpy"
     why = numba_unsupported(net, reaches_all, lengths, resets)
     if backend == "numba":
         if why is not None:
             raise InputError(f"backend='numba': {why}. Use backend='numpy' (or 'auto', which falls back).")
-        kernel = numba_kernel()
-    else:  # auto
-        if why is not None or work_per_step(net, B) > AUTO_MAX_WORK or not numba_available():
-            return None
-        kernel = numba_kernel()
-    if X.ndim == 2:  # integer class codes: the compiled kernels take the one-hot inputs they stand for
-        from ..codes import one_hot
+        numba_kernel()  # InputError saying how to install numba when it is missing
+        return "numba"
+    if why is None and numba_available() and (blas_available() or work_per_step(net, B) <= AUTO_MAX_WORK):
+        return "numba"
+    return "numpy"
 
-        X = one_hot(X, net.n_in, net.dtype)
-    carry = net._carry0(s0, B)[0][0][0]  # (B, H)
-    E, g = kernel.gradients(X, D, loss, lmask, net.params, net.cell.g1.name, net.g2, carry)
+
+def backend_for(net, B: int, *, T: int | None = None, truncate=None, lengths=None, resets=None,
+                backend: str = "auto", max_states=None) -> str:
+    """The backend ``net.gradients`` runs for a batch of B streams with these options: 'numba' (compiled
+    loops), 'numpy' (the NumPy time loop) or 'memory' (the memory-budgeted NumPy loop, ``max_states``).
+    ``truncate`` counts as reaching every step when it is at least T (the loss at every step)."""
+    reaches_all = truncate is None or (T is not None and truncate >= T)
+    return _choose(net, B, reaches_all, lengths, resets, backend, max_states)
+
+
+def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_states, bound="soft"):
+    """``Network.gradients`` for backend != 'numpy' or max_states set. Returns (E, Gradients), or None
+    when the caller's NumPy loop should run (backend 'auto' choosing NumPy)."""
+    if max_states is not None or backend not in ("numba", "auto"):
+        if _choose(net, 1, True, lengths, resets, backend, max_states) == "memory":  # validates backend
+            from .. import memory
+
+            return memory.gradients(net, X, D, loss=loss, at=at, truncate=truncate, s0=s0, lengths=lengths,
+                                    resets=resets, max_states=max_states, bound=bound)
+        return None
+    X, D = net._inputs(X, D, loss)  # X (T, B, I), or (T, B) integer class codes
+    T, B = X.shape[:2]
+    lens, _, _ = net._masks(T, B, lengths, resets)
+    lmask = validate.loss_mask(at, T, B, lens, net.dtype)
+    truncate = validate.integer("truncate", truncate, low=1, allow_none=True)
+    if _choose(net, B, _reaches_all(truncate, lmask), lengths, resets, backend, None) != "numba":
+        return None
+    carry = net._carry0(s0, B)[0][0]  # tuple of (B, H)
+    E, g, ds0 = numba_kernel().gradients(net, X, D, loss, lmask, carry)
     out = Gradients()
     for name in (*net.cell.shapes(1, 1), "Wy", "by"):
         out[name] = g[name]
-    out["s0"] = net._state_out([[(g["s0"],)]], B)
+    out["s0"] = net._state_out([[ds0]], B)
     return E, out
 
 
-__all__ = ["AUTO_MAX_WORK", "BACKENDS", "gradients", "numba_available", "numba_kernel", "numba_unsupported",
-           "work_per_step"]
+__all__ = ["AUTO_MAX_WORK", "BACKENDS", "backend_for", "blas_available", "gradients", "numba_available",
+           "numba_kernel", "numba_unsupported", "work_per_step"]

@@ -1,0 +1,169 @@
+"""NumPy's own BLAS, callable from compiled (numba) loops.
+
+The compiled time loops call the matrix product of each step, ``C = A B`` or ``C = A B^T`` (``beta``:
+``C`` overwritten or added to), without going back to Python. They call the very ``?gemm`` NumPy's
+``matmul`` calls, found in the BLAS library NumPy was built with (the OpenBLAS bundled with NumPy's
+wheels, ``scipy_cblas_?gemm64_``; or a system BLAS exporting ``cblas_?gemm64_``): no second BLAS is
+loaded, the thread settings stay NumPy's. The symbols are registered with LLVM under fixed names
+(``bptt_sgemm``, ``bptt_dgemm``), so the compiled loops can be cached on disk and stay valid in any
+process that registers the same names.
+
+Where no such library is found (another NumPy build), the names point to compiled triple loops instead
+(``HAVE_BLAS`` is False): still correct, fast only at small sizes; ``bptt.fast`` then sends large cases
+to the NumPy loop.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+
+import llvmlite.binding as llb
+import numba
+import numpy as np
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+_SYMBOLS = ("scipy_cblas_{}gemm64_", "cblas_{}gemm64_")  # ILP64 interfaces: 64-bit integer arguments
+
+_i64, _vp = types.int64, types.voidptr
+_SIG = {p: types.void(_i64, _i64, _i64, _i64, _i64, _i64, t, _vp, _i64, _vp, _i64, t, _vp, _i64)
+        for p, t in (("s", types.float32), ("d", types.float64))}
+_sgemm = types.ExternalFunction("bptt_sgemm", _SIG["s"])
+_dgemm = types.ExternalFunction("bptt_dgemm", _SIG["d"])
+
+
+def _candidates() -> list[str]:
+    """Shared libraries that may hold NumPy's BLAS: the ones bundled with NumPy, then those loaded."""
+    root = os.path.dirname(np.__file__)
+    found = []
+    for pattern in ("../numpy.libs/*blas*", ".dylibs/*blas*", "../numpy.libs/*", ".dylibs/*"):
+        found += sorted(glob.glob(os.path.join(root, pattern)))
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {ln.split()[-1] for ln in f if "/" in ln}
+        found += sorted(p for p in paths if "blas" in os.path.basename(p).lower() and ".so" in p)
+    except OSError:
+        pass
+    return list(dict.fromkeys(found))
+
+
+def _find_blas():
+    """(library path, {'s': address, 'd': address}) of NumPy's ILP64 BLAS, or None."""
+    for path in _candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for pattern in _SYMBOLS:
+            try:
+                addrs = {p: ctypes.cast(getattr(lib, pattern.format(p)), ctypes.c_void_p).value for p in "sd"}
+            except AttributeError:
+                continue
+            return path, addrs
+    return None
+
+
+def _fallback(dtype):
+    """A compiled row-major ?gemm with the cblas signature (no transposed A), for when no BLAS is found."""
+    carray = numba.carray
+
+    @numba.cfunc(_SIG["s" if dtype == np.float32 else "d"], error_model="numpy")
+    def gemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc):
+        a = carray(A, (M * lda,), dtype)
+        b = carray(B, ((N if tb == TRANS else K) * ldb,), dtype)
+        c = carray(C, (M * ldc,), dtype)
+        zero = dtype(0)
+        for m in range(M):
+            for n in range(N):
+                c[m * ldc + n] = zero if beta == zero else beta * c[m * ldc + n]
+            for k in range(K):
+                s = alpha * a[m * lda + k]
+                if tb == TRANS:
+                    for n in range(N):
+                        c[m * ldc + n] += s * b[n * ldb + k]
+                else:
+                    for n in range(N):
+                        c[m * ldc + n] += s * b[k * ldb + n]
+
+    return gemm
+
+
+# The fused per-step passes read and write five to eight arrays; LLVM vectorises such a loop behind
+# runtime checks that the arrays do not overlap, but by default gives up beyond 8 checks (the LSTM's
+# passes then ran scalar: 3x slower at config B). This raises that limit for numba's compilations in
+# this process (it only lets more loops vectorise; results are unchanged).
+llb.set_option("", "-runtime-memory-check-threshold=64")
+
+_found = _find_blas()
+HAVE_BLAS = _found is not None
+LIBRARY = _found[0] if _found else None
+if _found:
+    llb.add_symbol("bptt_sgemm", _found[1]["s"])
+    llb.add_symbol("bptt_dgemm", _found[1]["d"])
+else:
+    _fallbacks = {p: _fallback(dt) for p, dt in (("s", np.float32), ("d", np.float64))}  # kept alive
+    llb.add_symbol("bptt_sgemm", _fallbacks["s"].address)
+    llb.add_symbol("bptt_dgemm", _fallbacks["d"].address)
+
+
+@intrinsic
+def _ptr(typingctx, arr):
+    """The data pointer of an array, as void*."""
+    def codegen(context, builder, sig, args):
+        a = context.make_array(sig.args[0])(context, builder, args[0])
+        return builder.bitcast(a.data, cgutils.voidptr_t)
+
+    return types.voidptr(arr), codegen
+
+
+def gemm(A, B, C, trans_b, alpha, beta):
+    """C (M, N) = alpha A (M, K) @ (B^T if trans_b else B) + beta C, all C-contiguous 2-D arrays of one
+    dtype, alpha and beta scalars of that dtype (beta 0: C overwritten). Callable from compiled code only."""
+    raise NotImplementedError("bptt.fast.blas.gemm runs inside numba-compiled functions only")
+
+
+@overload(gemm)
+def _gemm_impl(A, B, C, trans_b, alpha, beta):
+    f = _sgemm if A.dtype == types.float32 else _dgemm
+
+    def impl(A, B, C, trans_b, alpha, beta):
+        M, K = A.shape
+        N = C.shape[1]
+        tb = TRANS if trans_b else NO_TRANS
+        f(ROW_MAJOR, NO_TRANS, tb, M, N, K, alpha, _ptr(A), K, _ptr(B), B.shape[1], beta, _ptr(C), N)
+
+    return impl
+
+
+# products of at most this many multiply-adds run as compiled axpy loops (no library call): at B = 1
+# a BLAS call costs more than the arithmetic (config A, Elman, float32: 0.115 ms with ?gemm per step,
+# 0.083 ms with the loops)
+SMALL = 131_072
+
+
+@numba.njit(inline="always", error_model="numpy")
+def matmul(A, B, C, alpha, beta):
+    """C (M, N) = alpha A (M, K) @ B (K, N) + beta C, C-contiguous arrays of one dtype, beta 0 or 1:
+    compiled axpy loops (over rows of B, so they vectorise without reassociating sums) for small
+    products, NumPy's BLAS otherwise. Callable from compiled code only."""
+    M, K = A.shape
+    N = B.shape[1]
+    if M * K * N > SMALL:
+        gemm(A, B, C, False, alpha, beta)
+        return
+    for m in range(M):
+        c = C[m]
+        if beta == alpha - alpha:  # beta 0: C overwritten
+            c[:] = beta
+        for k in range(K):
+            s = alpha * A[m, k]
+            b = B[k]
+            for n in range(N):
+                c[n] += s * b[n]
+
+
+__all__ = ["HAVE_BLAS", "LIBRARY", "SMALL", "gemm", "matmul"]

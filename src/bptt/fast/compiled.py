@@ -1,0 +1,69 @@
+"""``backend="numba"``: one forward + backward pass with the recurrences as compiled loops.
+
+Only the two recurrences must walk time step by step; they run compiled (``numba_elman``, ``numba_lstm``,
+``numba_gru``: per step one BLAS product and one fused pass over the (B, H) units, no Python in
+between). Everything else is done once for all steps with the library's own NumPy code, as in
+``bptt.loop``: the hoisted input projection (``Cell.project``), the output layer and its loss
+(``losses.output_loss``), and the weight gradients as single GEMMs (``Cell.weight_grads``):
+
+    NumPy     GX = Cell.project(X)                                 (T, B, G*H)
+    compiled  h_t = step(GX_t, h_{t-1}),  t = 0 .. T-1
+    NumPy     Z = S Wy^T + by; E, dZ = losses.output_loss(...); dH = dZ Wy
+    compiled  dE/dGX_t, dE/dGH_t = step_back(...),  t = T-1 .. 0
+    NumPy     Cell.weight_grads(X, h_{t-1}, dGX, dGH); dWy = dZ^T S; dby = sum dZ
+
+Summation orders differ from the NumPy loop's, and tanh and the sigmoid come from ``bptt.fast.mathfn``
+(within 2 ulp of NumPy's), so results equal ``backend="numpy"`` to rounding (float64: relative error
+around 1e-15), not bitwise. Every array is in the net's dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import losses
+from . import G1_CODES, numba_elman, numba_gru, numba_lstm
+from .mathfn import consts
+
+
+def gradients(net, X, D, loss, lmask, carry):
+    """E and the gradients of a one-layer unidirectional net. X (T, B, I) or (T, B) integer class codes
+    (``bptt.codes``: the projection is a row lookup), D targets, lmask (T, B) the
+    loss mask, carry the initial carry tuple of (B, H); all validated, in the net's dtype.
+    Returns (E float, dict of the net's gradients, the carry's gradients as a tuple)."""
+    cell, p = net.cell, net.views()[0][0]
+    T, B = X.shape[:2]
+    C = consts(net.dtype)
+    W = np.ascontiguousarray(p[cell.w_rec])
+    WT = np.ascontiguousarray(W.T)  # the forward product as C += A B: axpy loops or ?gemm without transposes
+    h0 = np.ascontiguousarray(carry[0])
+    GX = np.ascontiguousarray(cell.project(p, X))  # (T, B, G*H), overwritten by the compiled loops
+    if cell.name == "elman":
+        hs = numba_elman.forward_recurrence(GX, WT, h0, G1_CODES[cell.g1.name], C)
+    elif cell.name == "lstm":
+        GX += p["b_hh"]  # a_t = GX_t + b_hh + h_{t-1} W_hh^T: both biases once, before the loop
+        hs, cs, tcs = numba_lstm.forward(GX, WT, h0, np.ascontiguousarray(carry[1]), C)
+    else:
+        hs, ghn = numba_gru.forward(GX, WT, p["b_hh"], h0, C)
+    Wy, by = net.params["Wy"], net.params["by"]
+    Sf = hs[1:].reshape(T * B, -1)
+    Z = (Sf @ Wy.T).reshape(T, B, -1)
+    Z += by
+    E, _, dZ = losses.output_loss(loss, net.g2, Z, D, lmask)
+    dZf = dZ.reshape(T * B, -1)
+    dH = (dZf @ Wy).reshape(T, B, -1)
+    if cell.name == "elman":
+        ds0 = (numba_elman.backward_recurrence(dH, hs, W, G1_CODES[cell.g1.name], C),)
+        dGX = dGH = dH
+    elif cell.name == "lstm":
+        dc = np.zeros_like(h0)
+        ds0 = (numba_lstm.backward(dH, GX, W, cs, tcs, dc, C), dc)
+        dGX = dGH = GX
+    else:
+        dGH, dh0 = numba_gru.backward(dH, GX, W, hs, ghn, C)
+        ds0 = (dh0,)
+        dGX = GX
+    g = cell.weight_grads(X, hs[:-1], dGX, dGH, n_in=net.n_in)
+    g["Wy"] = dZf.T @ Sf
+    g["by"] = dZf.sum(axis=0)
+    return E, g, ds0
