@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -221,3 +222,24 @@ def test_predict_plain_output(runs, capsys):
     out = run_cli(capsys, "predict", runs["series"], "--data", runs["series.csv"], "--horizon", 2)
     lines = out.splitlines()
     assert "value" in lines[0] and lines[1].strip().startswith("t+1:") and lines[2].strip().startswith("t+2:")
+
+
+# ---- what a finished `bptt train` prints -------------------------------------------------------------
+def test_train_summary_files_line_lists_what_was_written(runs, capsys, tmp_path):
+    """The `files:` line names the files the run wrote, the checkpoint (which --resume reads) included,
+    and only files that exist."""
+    out = run_cli(capsys, "train", "adding", "--length", "5", "--steps", "2", "--hidden", "3", "--batch", "2",
+                  "--heldout", "4", "--log-every", "1", "--out", tmp_path / "a")
+    line = [ln for ln in out.splitlines() if ln.startswith("files: ")]
+    assert len(line) == 1, out
+    listed = line[0][len("files: "):].split(", ")
+    assert str(tmp_path / "a" / "checkpoint.npz") in listed and str(tmp_path / "a" / "model.npz") in listed
+    assert all(Path(p).is_file() for p in listed), listed
+
+
+def test_command_list_names_every_experiment(capsys):
+    """`bptt --help` names both experiments that `bptt experiment` runs (memory and online)."""
+    main([])
+    top = capsys.readouterr().out
+    line = top[top.index("experiment"):top.index("bench")]
+    assert "memory" in line and "online" in line, top

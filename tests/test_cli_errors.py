@@ -197,7 +197,14 @@ CASES = [
     Case("--g2 softmax for adding", train("adding", "--g2", "softmax"), ["--g2", "'softmax'", "squared"]),
     Case("unknown --dtype", train("--dtype", "float16"), ["--dtype", "'float16'", "float64"], T2),
     Case("unknown task", train("regression"), ["task", "'regression'", "adding"]),
-    Case("unknown option", train("--hiden=3"), ["unrecognized arguments", "--hiden=3"]),
+    Case("unknown option", train("--hiden=3"), ["unrecognized option --hiden", "--hidden?", "'bptt train --help'"]),
+    # an unknown option followed by a value: named itself, not its value taken for the task
+    Case("unknown option and value", train("--stepz", "5"), ["unrecognized option --stepz", "--steps?",
+                                                             "'bptt train --help'"]),
+    Case("unknown option of sample", on("sample", "text", "--temprature", "0"),
+         ["unrecognized option --temprature", "--temperature?", "'bptt sample --help'"]),
+    Case("unknown option of evaluate", on("evaluate", "adding", "--jsn"),
+         ["unrecognized option --jsn", "--json?", "'bptt evaluate --help'"]),
     Case("--batch too large for memory", train("--batch", "1000000000"), ["--batch", "GiB", "smaller"], T2),
     Case("--hidden too large for memory", train("--hidden", "1000000000"), ["--hidden", "GiB", "smaller"]),
     Case("--heldout too large for memory", train("--heldout", "1000000000"), ["--heldout", "GiB", "smaller"]),
@@ -226,11 +233,53 @@ CASES = [
     Case("--out is a regular file", lambda c: train("--out", c.file("f", "x"))(c), ["--out", "cannot create"]),
     Case("--resume with other options", lambda c: train("adding", "--length", "4", "--batch", "4", "--hidden", "7",
                                                         "--steps", "3", "--resume")(c),
-         ["--resume", "--hidden", "4", "7", "same options"], ("out-has-run",)),
+         ["--resume", "--hidden", "4", "7", "same options", "--config", "config.toml"], ("out-has-run",)),
+    # the task is positional: the message names it as the task, never as a --task option that does not exist
+    Case("--resume with another task", lambda c: train("sine", "--length", "8", "--batch", "4", "--hidden", "4",
+                                                       "--steps", "3", "--resume")(c),
+         ["--resume", "the task 'adding'", "'sine'", "config.toml"], ("out-has-run",)),
     Case("--resume on a damaged checkpoint",
          train("adding", "--length", "4", "--batch", "4", "--hidden", "4", "--steps", "3", "--resume",
                lambda c: _damage(c.out, lambda b: b[:-100], "checkpoint.npz") and "--quiet"),
          ["checkpoint.npz", "cannot read checkpoint file"], ("out-has-run",)),
+    # ---- train: run folders, hostile inputs (issue 9)
+    Case("train over a finished run", train("adding"), ["--out", "already holds a run", "--resume", "--force",
+                                                        "another --out"], ("out-has-run",)),
+    Case("--resume with --force", train("--resume", "--force"), ["--resume", "--force", "choose one"], T2),
+    Case("--resume: checkpoint step a string",
+         train("adding", "--length", "4", "--batch", "4", "--hidden", "4", "--steps", "3", "--resume",
+               lambda c: _ckpt_meta(c.out, step="3") and "--quiet"), ["checkpoint.npz", "step", "'3'"],
+         ("out-has-run",)),
+    Case("--resume: checkpoint elapsed missing",
+         train("adding", "--length", "4", "--batch", "4", "--hidden", "4", "--steps", "3", "--resume",
+               lambda c: _ckpt_meta(c.out, elapsed=None) and "--quiet"), ["checkpoint.npz", "elapsed", "missing"],
+         ("out-has-run",)),
+    Case("--resume: checkpoint train a list",
+         train("adding", "--length", "4", "--batch", "4", "--hidden", "4", "--steps", "3", "--resume",
+               lambda c: _ckpt_meta(c.out, train=[1]) and "--quiet"), ["checkpoint.npz", "train"],
+         ("out-has-run",)),
+    Case("series values near 1e200",
+         train("series", "--data", lambda c: c.file("big.csv", "v\n" + "".join(f"{(-1) ** i * 1.5e200 + i * 1e198}\n"
+                                                                               for i in range(80)))),
+         ["--data", "too large to normalise", "rescale"], T2),
+    Case("CSV empty cell in the only numeric-looking column",
+         train("series", "--data", lambda c: c.file("s.csv", series_csv(""))), ["row 8", "'value'", "''"], T2),
+    Case("CSV empty cell in --column",
+         train("series", "--data", lambda c: c.file("s.csv", series_csv("")), "--column", "value"),
+         ["row 8", "'value'", "not a finite number"]),
+    Case("CSV quoted decimal commas",
+         train("series", "--data", lambda c: c.file("s.csv", "t,value\n" + "".join(f'{i},"{i},5"\n' for i in range(60)))),
+         ["row 2", "'value'", "decimal comma"], T2),
+    Case("CSV one quoted decimal comma in --column",
+         train("series", "--data", lambda c: c.file("s.csv", series_csv('"101,5"')), "--column", "value"),
+         ["row 8", "'value'", "decimal comma"]),
+    Case("non-UTF-8 --data name", train("text", "--data", lambda c: c.file("caf\udce9.txt", TEXT)),
+         ["--data", "not valid UTF-8", "rename"], T2),
+    Case("non-UTF-8 --out name", train("--out", lambda c: str(c.tmp / "r\udcff")), ["--out", "not valid UTF-8"]),
+    Case("TOML nested 100000 deep", toml("hidden = " + "[" * 100_000 + "]" * 100_000 + "\n"),
+         ["--config", "too deeply"], T2),
+    Case("--layers 10**9 (blamed on --layers)", train("--layers", "1000000000"),
+         ["--layers", "GiB", "smaller --layers"], T2),
     # ---- evaluate
     Case("evaluate: folder without model.npz", lambda c: ["evaluate", str(c.tmp)], ["model.npz", "bptt train"]),
     Case("evaluate: missing folder", lambda c: ["evaluate", str(c.tmp / "no-run")], ["'", "no-run", "model.npz"]),
@@ -292,6 +341,22 @@ CASES = [
     # ---- the command itself
     Case("unknown command", lambda c: ["fit"], ["invalid choice", "'fit'"]),
 ]
+
+
+def _ckpt_meta(run: str, **fields) -> str:
+    """Rewrite RUN/checkpoint.npz with meta fields changed (None: removed), bypassing the writer's checks."""
+    from bptt import files
+    from bptt import io as bio
+
+    _, arrays, meta = files.load_checkpoint(Path(run) / "checkpoint.npz")
+    net_arrays = {k: v for k, v in bio.read_npz(Path(run) / "checkpoint.npz")[0].items()}
+    for k, v in fields.items():
+        if v is None:
+            meta.pop(k, None)
+        else:
+            meta[k] = v
+    bio.write_npz(Path(run) / "checkpoint.npz", net_arrays, meta, kind="checkpoint")
+    return run
 
 
 def _damage(run: str, change, name: str = "model.npz") -> str:

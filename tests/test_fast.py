@@ -456,3 +456,24 @@ def test_numba_takes_integer_class_codes_like_the_numpy_loop(cls):
     assert abs(E - E2) <= 1e-12 * E and rel_err({k: v for k, v in g.items() if k != "s0"}, g2) <= 1e-12
     E3, g3 = net.gradients(np.eye(6)[X], D, loss="cross_entropy", backend="numba")  # the one-hot form
     assert abs(E - E3) <= 1e-12 * E and rel_err({k: v for k, v in g.items() if k != "s0"}, g3) <= 1e-12
+
+
+@pytest.mark.parametrize("cls, B, H, want", [
+    (Elman, 1, 32, "numba"), (Elman, 1, 100, "numba"), (Elman, 8, 64, "numpy"), (Elman, 32, 128, "numpy"),
+    (LSTM, 8, 64, "numba"), (LSTM, 8, 128, "numba"), (LSTM, 1, 256, "numpy"), (LSTM, 32, 128, "numpy"),
+    (GRU, 32, 64, "numba"), (GRU, 1, 256, "numpy"), (GRU, 32, 128, "numpy"),
+])
+def test_auto_takes_the_compiled_loops_only_at_sizes_where_they_measured_faster(cls, B, H, want):
+    assert fast.blas_available()
+    assert fast.backend_for(cls(3, H, 2), B) == want
+
+
+def test_train_says_which_gradient_loop_runs(tmp_path, capsys):
+    from bptt.cli import main
+    assert main(["train", "adding", "--length", "5", "--steps", "2", "--hidden", "4", "--batch", "2",
+                 "--heldout", "4", "--out", str(tmp_path / "r")]) == 0
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith("training elman (H=4) on adding") and "gradients: compiled numba loops, float32" in first
+    assert main(["train", "adding", "--length", "5", "--steps", "2", "--hidden", "4", "--batch", "2",
+                 "--layers", "2", "--heldout", "4", "--out", str(tmp_path / "r2")]) == 0
+    assert "gradients: NumPy loop, float32" in capsys.readouterr().err.splitlines()[0]

@@ -71,8 +71,9 @@ def test_stale_temps_removed_only_under_the_lock(tmp_path):
 
 # ---- the lock across processes: a second writer while the first runs, and after kill -9 -------------
 def _wait_for_holder(out: Path, proc, timeout=60.0) -> None:
+    """Until ``proc`` holds the lock and has written its first checkpoint (its start-up is over)."""
     t0 = time.monotonic()
-    while rundir.holder(out) != proc.pid:
+    while rundir.holder(out) != proc.pid or not (out / "checkpoint.npz").exists():
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() - t0 < timeout, "the first run never took the lock"
         time.sleep(0.05)
@@ -221,7 +222,7 @@ def test_resume_with_changed_vocabulary_refused(tmp_path, capsys):
     data, args, out = _interrupted_run(tmp_path, "text")
     net, arrays, meta = files.load_checkpoint(out / "checkpoint.npz")
     meta = {k: v for k, v in meta.items() if k != "network"}
-    meta["task"] = dict(meta["task"], vocab=meta["task"]["vocab"][::-1])
+    meta["task"] = dict(meta["task"], vocab=meta["task"]["vocab"].replace("z", "{"))  # sorted, one changed
     files.save_checkpoint(out / "checkpoint.npz", net, arrays, meta)
     before = snapshot(tmp_path)
     capsys.readouterr()
@@ -234,3 +235,34 @@ def test_resume_with_same_data_continues(tmp_path, capsys):
     data, args, out = _interrupted_run(tmp_path, "text")
     assert main(["train", *args, "--steps", "6", "--out", str(out), "--resume"]) == 0
     assert bptt.load(out / "model.npz").meta["steps"] == 6
+
+
+# ---- evaluate RUN finds the data relative to the run folder ----------------------------------------
+@pytest.mark.parametrize("kind", ["text", "series"])
+def test_evaluate_from_another_directory(tmp_path, capsys, monkeypatch, kind):
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    monkeypatch.chdir(proj)
+    if kind == "text":
+        Path("t.txt").write_text(TEXT)
+        args = ["text", "--data", "t.txt", "--length", "8"]
+    else:
+        Path("s.csv").write_text("v\n" + "".join(f"{np.sin(i / 3):.5f}\n" for i in range(80)))
+        args = ["series", "--data", "s.csv", "--length", "6"]
+    assert main(["train", *args, "--batch", "4", "--hidden", "4", "--heldout", "8", "--steps", "2", "--quiet",
+                 "--out", "runs/r"]) == 0
+    capsys.readouterr()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["evaluate", str(proj / "runs" / "r"), "--heldout", "4", "--json"]) == 0
+    assert capsys.readouterr().out.startswith("{")
+    # the whole project moved: still found, relative to the run folder
+    moved = tmp_path / "moved"
+    proj.rename(moved)
+    assert main(["evaluate", str(moved / "runs" / "r"), "--heldout", "4", "--json"]) == 0
+    capsys.readouterr()
+    # the data is gone: one line naming both places looked at and --data
+    (moved / ("t.txt" if kind == "text" else "s.csv")).unlink()
+    code, err = cli(["evaluate", str(moved / "runs" / "r"), "--heldout", "4"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "not found" in err and "--data" in err, err

@@ -198,7 +198,7 @@ def test_divergence_before_the_first_checkpoint_claims_none(tmp_path, capsys):
                  "--optimizer", "sgd", "--lr", "1e150", "--clip", "0", "--checkpoint-every", "1", "--dtype", "float32",
                  "--out", str(out)])
     err = capsys.readouterr().err
-    assert code == 1 and "at step 1" in err and "no checkpoint had been written yet" in err
+    assert code == 1 and "at step 1" in err and "no checkpoint was written yet" in err
     assert not (out / "checkpoint.npz").exists() and "kept in" not in err
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import os
 import sys
@@ -21,6 +22,21 @@ COMMANDS = ["explain", "train", "evaluate", "sample", "predict", "diagnose", "ex
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # usage errors: one line, exit 2, named by the (sub)command: "bptt train: error: ..."
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        # A command's parser names an unknown option itself, before argparse reads its value as a
+        # positional (`bptt train --stepz 5` said "argument task: invalid choice: '5'") or leaves it to
+        # the top-level parser (which pointed at 'bptt --help' instead of the command's help).
+        if self._subparsers is None and args is not None:
+            known = [o for o in self._option_string_actions if o.startswith("--")]
+            for arg in args:
+                if arg == "--":
+                    break
+                name = arg.split("=", 1)[0]
+                if name.startswith("--") and not any(o.startswith(name) for o in known):
+                    close = difflib.get_close_matches(name, known, n=1, cutoff=0.7)
+                    self.error(f"unrecognized option {name}" + (f" (did you mean {close[0]}?)" if close else ""))
+        return super().parse_known_args(args, namespace)
 
 
 def build_parser() -> argparse.ArgumentParser:

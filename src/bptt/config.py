@@ -109,6 +109,8 @@ def check(cfg: TrainConfig) -> TrainConfig:
         if v is not None and (not isinstance(v, str) or not v):
             raise InputError(f"{_opt(name)}: got {v!r}, expected "
                              + ("a file name" if name == "data" else "a column name or 0-based index"))
+        if v is not None:
+            utf8(_opt(name), v)
     if cfg.column is not None and cfg.task != "series":
         raise InputError(f"--column: got {cfg.column!r} for the {cfg.task} task; --column is for the series task")
     if cfg.tbptt is not None:
@@ -133,6 +135,18 @@ def check(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
+def utf8(option: str, name: str) -> str:
+    """A file or folder name given on the command line must be valid UTF-8: bptt records it in config.toml
+    and in the model file (a name that is not arrives as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as e:
+        shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise InputError(f"{option}: the name '{shown}' is not valid UTF-8 (byte {e.start}); bptt records names "
+                         "in config.toml and the model file as UTF-8: rename it with UTF-8 characters") from None
+    return name
+
+
 def read_toml(path) -> dict:
     try:
         with open(path, "rb") as f:
@@ -141,6 +155,9 @@ def read_toml(path) -> dict:
         raise InputError(f"--config: file {str(path)!r} does not exist") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"--config: {str(path)!r} is not valid TOML ({e})") from None
+    except RecursionError:
+        raise InputError(f"--config: {str(path)!r} nests tables or arrays too deeply to read; expected flat "
+                         "'key = value' lines") from None
     out = {}
     for key, v in raw.items():
         name = key.replace("-", "_")

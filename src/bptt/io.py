@@ -35,9 +35,10 @@ import os
 import re
 import secrets
 import struct
+import tokenize
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Union
 
@@ -45,7 +46,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from bptt._version import __version__
-from bptt.errors import InputError, ModelFileError
+from bptt.errors import BPTTError, InputError, ModelFileError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -57,10 +58,22 @@ KINDS = {"model": "bptt-model", "checkpoint": "bptt-checkpoint"}
 MAX_TOTAL_BYTES = 2 * 1024**3
 #: Largest ``__meta__`` JSON blob, in bytes.
 MAX_META_BYTES = 16 * 1024**2
+#: Deepest nesting of lists and dicts in the caller's metadata (written or read).
+MAX_META_DEPTH = 64
 #: Largest number of zip members (arrays + ``__meta__``).
 MAX_MEMBERS = 4096
 
+#: Largest ``.npy`` header accepted (numpy writes about 128 bytes for a bptt array).
+MAX_NPY_HEADER = 4096
+#: A file may declare at most this much uncompressed data beyond twice its own size (compressed
+#: members): a zip bomb is refused from its declared sizes, before anything is decompressed.
+MAX_EXPANSION_SLACK = 16 * 1024**2
+
 META_NAME = "__meta__"
+_MAX_HEADER = MAX_NPY_HEADER + 12
+_CHUNK = 1 << 20
+# manifest dtype strings accepted: plain bool, integer and float of 1-8 bytes, any byte order
+_DTYPE_RE = re.compile(r"[<>|=]?[biuf][1248]")
 _NPY = ".npy"
 # Array names: what a parameter path looks like ("cell.W_hh", "layers/0/b"); "__" is reserved.
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/]{0,199}")
@@ -88,6 +101,7 @@ _READ_ERRORS = (
     NotImplementedError,  # unsupported compression method / zip feature
     RuntimeError,  # encrypted member, RecursionError from deeply nested JSON
     SyntaxError,  # .npy header dict that is not a Python literal
+    tokenize.TokenError,  # .npy header that is not even Python tokens
 )
 
 
@@ -214,9 +228,25 @@ def _check_kind(kind: Any, arg: str = "kind") -> str:
     return KINDS[kind]
 
 
-def _check_json_value(value: Any, where: str) -> None:
-    """Refuse anything whose JSON round trip is not exact (tuples, int keys, NaN, objects)."""
-    if value is None or isinstance(value, (bool, str)):
+def _check_str(s: str, where: str) -> None:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"meta{where}: the string holds {s[exc.start]!r} at index {exc.start}, a lone surrogate that "
+            "UTF-8 cannot encode; expected valid Unicode text"
+        ) from None
+
+
+def _check_json_value(value: Any, where: str, depth: int = 0) -> None:
+    """Refuse anything whose JSON round trip is not exact (tuples, int keys, NaN, objects), strings that
+    are not valid Unicode, and nesting deeper than MAX_META_DEPTH."""
+    if depth > MAX_META_DEPTH:
+        raise InputError(f"meta{where[:200]}...: nested deeper than {MAX_META_DEPTH} levels; expected flatter data")
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        _check_str(value, where)
         return
     if isinstance(value, int):
         return
@@ -226,7 +256,7 @@ def _check_json_value(value: Any, where: str) -> None:
         return
     if isinstance(value, list):
         for i, item in enumerate(value):
-            _check_json_value(item, f"{where}[{i}]")
+            _check_json_value(item, f"{where}[{i}]", depth + 1)
         return
     if isinstance(value, dict):
         for key, item in value.items():
@@ -235,7 +265,8 @@ def _check_json_value(value: Any, where: str) -> None:
                     f"meta{where}: keys must be str, received key {key!r} "
                     f"({type(key).__name__}); convert it with str()"
                 )
-            _check_json_value(item, f"{where}[{key!r}]")
+            _check_str(key, f"{where} key")
+            _check_json_value(item, f"{where}[{key!r}]", depth + 1)
         return
     raise InputError(
         f"meta{where}: expected JSON data (dict with str keys, list, str, int, finite float, "
@@ -405,21 +436,66 @@ def _read_npy_header(fp: _CountingReader, member: str) -> tuple[tuple[int, ...],
 
 def _read_member(
     zf: zipfile.ZipFile, info: zipfile.ZipInfo, member: str
-) -> tuple[tuple[int, ...], bool, np.dtype, bytes]:
-    """Header and raw data bytes of one member, sizes checked before the data is read."""
+) -> tuple[tuple[int, ...], bool, np.dtype, np.ndarray]:
+    """Header and data of one member. The member is read whole first, in chunks, into one buffer of its
+    declared size (never more: reading stops there) and its zip CRC is checked before the ``.npy`` header
+    is parsed. Returns (shape, fortran_order, dtype, the data as a uint8 view of that buffer)."""
+    size = info.file_size
+    buf = np.empty(size, dtype=np.uint8)
+    view = memoryview(buf)
     with zf.open(info) as raw:
-        fp = _CountingReader(raw)
+        pos = 0
+        while pos < size:
+            chunk = raw.read(min(_CHUNK, size - pos))
+            if not chunk:
+                raise _Bad(f"member {member!r} is truncated")
+            view[pos : pos + len(chunk)] = chunk
+            pos += len(chunk)
+        if raw.read(1):  # reading to the end also checks the CRC
+            raise _Bad(f"member {member!r} is longer than it declares")
+    head = bytes(view[: min(size, _MAX_HEADER)])
+    fast = _fast_header(head)
+    if fast is not None:
+        shape, fortran, dtype, hlen = fast
+    else:  # any other spelling of a header: numpy's own parser, then the same checks
+        fp = _CountingReader(_stdio.BytesIO(head))
         shape, fortran, dtype = _read_npy_header(fp, member)
-        nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
-        if fp.count + nbytes != info.file_size:
-            raise _Bad(
-                f"member {member!r} declares shape {shape} of {dtype.str} ({nbytes} bytes) but holds "
-                f"{info.file_size - fp.count} bytes of data"
-            )
-        data = raw.read(nbytes)
-        if len(data) != nbytes or raw.read(1):  # reading to the end also checks the CRC
-            raise _Bad(f"member {member!r} is truncated")
-    return shape, fortran, dtype, data
+        hlen = fp.count
+    nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    if hlen + nbytes != size:
+        raise _Bad(
+            f"member {member!r} declares shape {shape} of {dtype.str} ({nbytes} bytes) but holds "
+            f"{size - hlen} bytes of data"
+        )
+    return shape, fortran, dtype, buf[hlen:]
+
+
+# The header numpy writes for a plain array, e.g. {'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }
+_HEADER_RE = re.compile(
+    rb"\{'descr': '([<>|=]?[biuf][1248])', 'fortran_order': (True|False), 'shape': \(((?:[0-9]{1,18}, ?)*"
+    rb"(?:[0-9]{1,18})?)\), \} *\n"
+)
+
+
+def _fast_header(head: bytes):
+    """(shape, fortran, dtype, header length) of a .npy header in the exact form numpy writes for plain
+    numbers, parsed by one anchored regular expression (no literal_eval); None for any other form."""
+    if head[:6] != b"\x93NUMPY" or len(head) < 12:
+        return None
+    if head[6:8] == b"\x01\x00":
+        start, hlen = 10, int.from_bytes(head[8:10], "little")
+    elif head[6:8] == b"\x02\x00":
+        start, hlen = 12, int.from_bytes(head[8:12], "little")
+    else:
+        return None
+    m = _HEADER_RE.fullmatch(head, start, start + hlen)
+    if m is None:
+        return None
+    dims = m.group(3).replace(b" ", b"").split(b",")
+    shape = tuple(int(d) for d in dims if d)
+    if len(dims) == 1 and dims[0] and len(shape) == 1 and not m.group(3).endswith(b","):
+        return None  # "(3)" is not a tuple: leave the oddity to numpy's parser
+    return shape, m.group(2) == b"True", np.dtype(m.group(1).decode("ascii")), start + hlen
 
 
 def _json_constant(name: str) -> Any:
@@ -449,13 +525,17 @@ def _parse_envelope(zf: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str | None
     if dtype != np.uint8 or len(shape) != 1:
         raise _Bad(f"metadata member has dtype {dtype.str} and shape {shape}; expected 1-D uint8")
     env = json.loads(
-        data.decode("utf-8"),
+        data.tobytes().decode("utf-8"),
         object_pairs_hook=_json_object,
         parse_constant=_json_constant,
         parse_float=_json_float,
     )
     if not isinstance(env, dict):
         raise _Bad(f"metadata is a JSON {type(env).__name__}; expected an object")
+    try:  # a "\ud800" escape decodes to a lone surrogate, which no text output can print
+        json.dumps(env, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _Bad(f"metadata holds a lone surrogate ({exc.object[exc.start]!r}); expected valid Unicode") from None
     fmt = env.get("format")
     if fmt not in KINDS.values():
         raise _Bad(f"format is {fmt!r}; expected one of {sorted(KINDS.values())}")
@@ -486,7 +566,66 @@ def _parse_envelope(zf: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str | None
     return env
 
 
-def _read(source: Any, kind: str | None, expected: Mapping[str, tuple] | None, max_bytes: int):
+def _source_size(source: Any) -> int:
+    """Size in bytes of the file (path or seekable file object) being read."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.stat(source).st_size
+    here = source.tell()
+    try:
+        return source.seek(0, os.SEEK_END)
+    finally:
+        source.seek(here)
+
+
+def _itemsize(name: str, entry: dict) -> int:
+    if not _DTYPE_RE.fullmatch(entry["dtype"]):
+        raise _Bad(f"manifest gives array {name!r} dtype {entry['dtype'][:40]!r}; expected a bool, integer or "
+                   "float dtype of at most 8 bytes (such as '<f8')")
+    return int(entry["dtype"][-1])
+
+
+def _check_declared_sizes(infos, by_name, manifest, file_size: int, max_bytes: int) -> None:
+    """Every member's declared uncompressed size must be what its manifest entry implies (header plus
+    shape x itemsize), stored members must not claim to grow, and compressed ones may not declare more than
+    twice the file's size plus MAX_EXPANSION_SLACK in all. All from the zip directory: nothing is read."""
+    total = sum(info.file_size for info in infos)
+    if total > max_bytes:
+        raise _Bad(f"its members declare {total} bytes in all; the limit is {max_bytes} bytes")
+    bound = 2 * file_size + MAX_EXPANSION_SLACK
+    if total > bound:
+        raise _Bad(f"its members declare {total} bytes uncompressed, out of line with its {file_size} bytes "
+                   f"(at most 2 x its size + {MAX_EXPANSION_SLACK} bytes is read); a zip bomb?")
+    for info in infos:
+        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+            raise _Bad(f"member {info.filename!r} is stored uncompressed but declares {info.file_size} bytes "
+                       f"in {info.compress_size}")
+    for name, entry in manifest.items():
+        nbytes = math.prod(entry["shape"]) * _itemsize(name, entry)
+        declared = by_name[name].file_size
+        if not 10 + nbytes <= declared <= _MAX_HEADER + nbytes:
+            raise _Bad(f"member {name!r} declares {declared} bytes but its manifest entry "
+                       f"({entry['dtype']} {tuple(entry['shape'])}) implies {nbytes} bytes of data")
+
+
+def _check_expected(manifest: dict, expected: Mapping[str, tuple]) -> None:
+    """``expected``: name -> shape, or name -> (shape, dtype) with dtype a numpy dtype (either byte order)."""
+    want = {n: (v if len(v) == 2 and isinstance(v[0], tuple) else (v, None)) for n, v in expected.items()}
+    got = {name: tuple(entry["shape"]) for name, entry in manifest.items()}
+    missing = sorted(set(want) - set(got))
+    extra = sorted(set(got) - set(want))
+    wrong = {n: (got[n], want[n][0]) for n in set(got) & set(want) if got[n] != want[n][0]}
+    if missing or extra or wrong:
+        raise _Bad(
+            f"its arrays do not fit the expected ones: missing {missing[:5]}, unexpected {extra[:5]}, "
+            f"shape (found, expected) {dict(list(wrong.items())[:5])}"[:600]
+        )
+    for n, (_, dt) in want.items():
+        if dt is not None and manifest[n]["dtype"] not in (dt.newbyteorder("<").str, dt.newbyteorder(">").str):
+            raise _Bad(f"array {n!r} has dtype {manifest[n]['dtype'][:40]!r}; expected {dt.str}")
+
+
+def _read(source: Any, kind: str | None, expected, max_bytes: int):
+    file_size = _source_size(source)
     with zipfile.ZipFile(source, "r") as zf:
         infos = zf.infolist()
         if len(infos) > MAX_MEMBERS:
@@ -499,27 +638,22 @@ def _read(source: Any, kind: str | None, expected: Mapping[str, tuple] | None, m
             if name in by_name:
                 raise _Bad(f"member {info.filename!r} appears twice")
             by_name[name] = info
-        total = sum(info.file_size for info in infos)
-        if total > max_bytes:
-            raise _Bad(f"its members declare {total} bytes in all; the limit is {max_bytes} bytes")
         if META_NAME not in by_name:
             raise _Bad(f"it has no {META_NAME!r} member (not written by bptt?)")
+        if sum(info.file_size for info in infos) > max_bytes:
+            raise _Bad(f"its members declare {sum(i.file_size for i in infos)} bytes in all; the limit is "
+                       f"{max_bytes} bytes")
         env = _parse_envelope(zf, by_name.pop(META_NAME), kind)
         manifest: dict[str, Any] = env["arrays"]
         if set(manifest) != set(by_name):
             raise _Bad(
-                f"its arrays {sorted(by_name)} do not match its manifest {sorted(manifest)}"
+                f"its arrays {sorted(by_name)[:10]} do not match its manifest {sorted(manifest)[:10]}"[:600]
             )
+        _check_declared_sizes(infos, by_name, manifest, file_size, max_bytes)
+        if callable(expected):
+            expected = expected(env["meta"], {n: (tuple(e["shape"]), e["dtype"]) for n, e in manifest.items()})
         if expected is not None:
-            got = {name: tuple(entry["shape"]) for name, entry in manifest.items()}
-            if got != expected:
-                missing = sorted(set(expected) - set(got))
-                extra = sorted(set(got) - set(expected))
-                wrong = {n: (got[n], expected[n]) for n in set(got) & set(expected) if got[n] != expected[n]}
-                raise _Bad(
-                    f"its arrays do not fit the expected ones: missing {missing}, unexpected {extra}, "
-                    f"shape (found, expected) {wrong}"
-                )
+            _check_expected(manifest, expected)
         arrays: dict[str, np.ndarray] = {}
         for name in manifest:  # manifest order = write order
             entry = manifest[name]
@@ -529,11 +663,15 @@ def _read(source: Any, kind: str | None, expected: Mapping[str, tuple] | None, m
                     f"array {name!r} is {dtype.str} {shape} but the manifest says "
                     f"{entry['dtype']} {tuple(entry['shape'])}"
                 )
-            flat = np.frombuffer(data, dtype=dtype)
+            if data.ctypes.data % dtype.alignment:  # an odd header length: realign (one copy)
+                data = data.copy()
+            flat = data.view(dtype)
             arr = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
             if _sha256(arr) != entry["sha256"]:
                 raise _Bad(f"array {name!r} does not match its checksum (corrupted file)")
-            arr = arr.astype(dtype.newbyteorder("="), order="K", copy=True)  # writable, native
+            if not dtype.isnative:
+                arr = arr.view(dtype.newbyteorder("="))
+                arr.byteswap(inplace=True)  # writable, native: the buffer is ours
             if dtype.kind == "f" and not np.isfinite(arr).all():
                 raise _Bad(f"array {name!r} contains NaN or inf")
             arrays[name] = arr
@@ -543,7 +681,7 @@ def _read(source: Any, kind: str | None, expected: Mapping[str, tuple] | None, m
 def read_npz(
     path: PathLike | IO[bytes],
     kind: str | None = None,
-    expected: Mapping[str, tuple] | None = None,
+    expected: Mapping[str, tuple] | Callable[[dict, dict], Mapping[str, tuple] | None] | None = None,
     *,
     max_bytes: int = MAX_TOTAL_BYTES,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -552,8 +690,13 @@ def read_npz(
     Args:
         path: file path, or a binary file object opened for reading with ``seek``.
         kind: ``"model"`` or ``"checkpoint"`` to require that kind; ``None`` accepts both.
-        expected: optional ``{name: shape tuple}``; the file must hold exactly these arrays
-            with exactly these shapes.
+        expected: optional ``{name: shape tuple}`` or ``{name: (shape tuple, numpy dtype)}``; the
+            file must hold exactly these arrays with exactly these shapes (and dtypes, in either byte
+            order). Or a function of the caller's metadata and of the manifest (``{name: (shape,
+            dtype string)}``) returning such a dict (or None): it is
+            called after the metadata is parsed and before any array member is read, so that what
+            the metadata describes (a network's configuration) is checked against the manifest first;
+            a :class:`~bptt.errors.BPTTError` it raises becomes a ModelFileError naming the file.
         max_bytes: limit on the total declared uncompressed size of all members, checked
             before anything is allocated.
 
@@ -571,7 +714,7 @@ def read_npz(
     """
     if kind is not None:
         _check_kind(kind)
-    if expected is not None:
+    if expected is not None and not callable(expected):
         if not isinstance(expected, Mapping) or not all(
             isinstance(k, str) and isinstance(v, tuple) and all(isinstance(d, int) for d in v)
             for k, v in expected.items()
@@ -593,7 +736,7 @@ def read_npz(
         raise InputError(f"path: expected a path or a binary file object, received {type(path).__name__}")
     try:
         return _read(path, kind, expected, max_bytes)
-    except _Bad as exc:
+    except (_Bad, BPTTError) as exc:
         raise ModelFileError(f"cannot read {what} {label}: {exc}") from None
     except _READ_ERRORS as exc:
         detail = str(exc) or ("unexpected end of data" if isinstance(exc, EOFError) else "no detail")

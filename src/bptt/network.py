@@ -18,6 +18,23 @@ from .errors import InputError
 from .gradients import Gradients
 
 
+#: ``seed=NO_INIT``: build the structure only; the parameters come from elsewhere (``Network.from_params``).
+NO_INIT = object()
+
+
+def _float_dtype(dtype) -> np.dtype:
+    """numpy.float32 or numpy.float64 from anything numpy.dtype reads; InputError otherwise."""
+    ok = dtype is None or isinstance(dtype, (str, type, np.dtype)) and not (isinstance(dtype, str) and len(dtype) > 32)
+    try:
+        dt = np.dtype(dtype) if ok else None  # numpy.dtype(None) is float64
+    except (TypeError, ValueError, OverflowError, MemoryError, SyntaxError):
+        dt = None
+    if dt is None or dt.kind != "f" or dt.itemsize not in (4, 8) or not dt.isnative:
+        raise InputError(f"dtype: got {dtype!r}"[:200] + ", expected numpy.float32 or numpy.float64 "
+                         "('float32' / 'float64')")
+    return dt
+
+
 class Forward(NamedTuple):
     Y: np.ndarray  # (T, B, O) outputs g2(Wy S_t + by)
     S: np.ndarray  # (T, B, D*H) hidden outputs of the top layer
@@ -43,13 +60,18 @@ class Network:
         if not isinstance(bidirectional, bool):
             raise InputError(f"bidirectional: got {bidirectional!r}, expected True or False")
         self.bidirectional = bidirectional
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise InputError(f"dtype: got {self.dtype}, expected numpy.float32 or numpy.float64")
+        self.dtype = _float_dtype(dtype)
         self.g2 = activations.get(g2, role="g2")
         self.cell = cells.make(self.cell_name, **cell_options)
         self.init = init
-        self.params = self._init_params(seed, init)
+        self.params = {} if seed is NO_INIT else self._init_params(seed, init)
+
+    @classmethod
+    def from_params(cls, params: dict, **config) -> "Network":
+        """A network of this class with the given parameters, no random initialiser run (loading uses it).
+        ``config``: the constructor's keywords (as in ``config()``, without ``cell``). The parameters' names,
+        shapes, dtype and finiteness are checked (``set_params``)."""
+        return cls(**config, seed=NO_INIT).set_params(params)
 
     # ---- structure ----------------------------------------------------------------------------
     @property

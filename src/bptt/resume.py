@@ -8,6 +8,9 @@ A checkpoint continues only under the options it was made with, except:
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 from . import optim
 from .errors import InputError
 
@@ -27,8 +30,11 @@ def check(cfg, saved: dict, done: int, out) -> str | None:
             continue
         hint = (" (--lr and --schedule may change only when --steps extends the run)" if k in ("lr", "schedule")
                 else "")
-        raise InputError(f"--resume: the checkpoint in {str(out)!r} was made with --{k.replace('_', '-')} {a!r}, "
-                         f"this command asks for {v!r}{hint}; use the same options or a new --out")
+        what = "the task" if k == "task" else f"--{k.replace('_', '-')}"  # the task is positional: no --task
+        again = shlex.join(["bptt", "train", "--config", str(Path(out) / "config.toml"), "--out", str(out), "--resume"])
+        raise InputError(f"--resume: the checkpoint in {str(out)!r} was made with {what} {a!r}, "
+                         f"this command asks for {v!r}{hint}; use the same options ({again} repeats them) "
+                         "or a new --out")
     if cfg.steps <= done:
         return (f"the checkpoint is already at step {done} (--steps {cfg.steps}): nothing left to train; its model "
                 "is evaluated and saved (a larger --steps extends the run)")

@@ -30,8 +30,9 @@ from .errors import InputError
 
 try:
     import fcntl
-except ImportError:  # pragma: no cover - Windows: no flock; bptt's run folders need a POSIX system
+except ImportError:  # pragma: no cover - Windows: msvcrt's byte-range lock instead (untested there)
     fcntl = None
+    import msvcrt
 
 LOCK_NAME = ".lock"
 #: The files whose presence means "this folder holds a run".
@@ -57,12 +58,31 @@ def _key(folder) -> str:
     return os.path.realpath(os.fspath(folder))
 
 
+_BYTE = 64  # msvcrt locks this byte (past the PID text, which stays readable)
+
+
 def _read_pid(fd: int) -> int | None:
     try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 32).decode("ascii", "replace").strip()
     except OSError:
         return None
     return int(text) if text.isdigit() else None
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive lock without waiting; False when someone else holds it."""
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:  # pragma: no cover
+            os.lseek(fd, _BYTE, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError as e:
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, errno.EDEADLK):
+            return False
+        raise
+    return True
 
 
 @contextlib.contextmanager
@@ -87,15 +107,14 @@ def lock(folder) -> Iterator[Path]:
     except OSError as e:
         raise InputError(f"cannot lock run folder {os.fspath(folder)!r}: {e.strerror or e}") from None
     try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:
-                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise FolderBusy(folder, _read_pid(fd)) from None
-                raise InputError(f"cannot lock run folder {os.fspath(folder)!r}: {e.strerror or e}") from None
+        try:
+            if not _try_lock(fd):
+                raise FolderBusy(folder, _read_pid(fd))
+        except OSError as e:
+            raise InputError(f"cannot lock run folder {os.fspath(folder)!r}: {e.strerror or e}") from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()}\n".encode())
         _held[key] = fd
         try:
             yield path
@@ -119,18 +138,13 @@ def holder(folder) -> int | None:
     if _key(folder) in _held:
         return os.getpid()
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return None
     try:
-        if fcntl is None:  # pragma: no cover
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
+        if not _try_lock(fd):
             return _read_pid(fd) or -1
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
+        return None  # free: closing the descriptor drops the lock taken for the test
     finally:
         os.close(fd)
 

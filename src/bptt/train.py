@@ -26,9 +26,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import files, io, optim, rundir, train_step
-from .config import TrainConfig, to_toml
-from .errors import InputError, Interrupted
+from . import files, io, optim, rundir, schema, train_step
+from .config import TrainConfig, to_toml, utf8
+from .errors import InputError, Interrupted, ModelFileError
 from .network import Network
 
 CKPT, MODEL, METRICS, CONFIG = "checkpoint.npz", "model.npz", "metrics.csv", "config.toml"
@@ -90,12 +90,22 @@ def check_sizes(task, hidden: int = 0, layers: int = 1, batch: int = 0, heldout:
         limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # not available on this platform
         return
-    T = max(task.length, k2)
-    need = {"--length" if T > batch else "--batch": 8 * T * batch * (task.n_in + task.n_out + 4 * hidden * layers),
-            "--heldout": 8 * task.length * heldout * task.n_in,
-            "--hidden": 8 * 4 * hidden * (hidden + task.n_in) * layers}
-    opt, bytes_ = max(need.items(), key=lambda kv: kv[1])
+    def need(T, batch, hidden, layers, heldout):
+        return {"--length" if T > batch else "--batch": 8 * T * batch * (task.n_in + task.n_out + 4 * hidden * layers),
+                "--heldout": 8 * T * heldout * task.n_in,
+                "--hidden": 8 * 4 * hidden * (hidden + task.n_in) * layers}
+
+    sizes = {"T": max(task.length, k2), "batch": batch, "hidden": hidden, "layers": layers, "heldout": heldout}
+    opt, bytes_ = max(need(**sizes).items(), key=lambda kv: kv[1])
     if bytes_ > limit:
+        # blame the first option that alone brings the need under the limit when set to 1 (--layers 200000
+        # is a --layers problem even though the batch's states are the biggest array)
+        names = {"layers": "--layers", "hidden": "--hidden", "heldout": "--heldout", "batch": "--batch",
+                 "T": "--length"}
+        for k, name in names.items():
+            if sizes[k] > 1 and max(need(**dict(sizes, **{k: 1})).values()) <= limit:
+                opt = name
+                break
         raise InputError(f"{opt}: the arrays need at least {bytes_ / 2**30:.3g} GiB, more than this machine's "
                          f"{limit / 2**30:.3g} GiB of memory; expected a smaller {opt}")
 
@@ -207,7 +217,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, for
                          "Run without mpiexec, or use --tbptt K1 K2 (stream training, which MPI ranks split)")
     dp = DataParallel(comm, cfg.batch)
     log = comm.root_only(log)
-    out = Path(out)
+    out = Path(utf8("--out", os.fspath(out)))
     if resume and force:
         raise InputError("--resume and --force: choose one (--resume continues the run in --out, --force replaces it)")
     task = build_task(cfg)
@@ -272,16 +282,26 @@ def _starting_point(cfg: TrainConfig, task, out: Path, opt, net: Network, *, res
     rundir.refuse_existing_run(out, resume=resume, force=force)
     ckpt_path = out / CKPT
     if resume and ckpt_path.exists():
-        net, arrays, meta = files.load_checkpoint(ckpt_path)
-        saved = meta.get("train", {})
-        extension = resuming.check(cfg, saved, int(meta["step"]), out)
+        net, arrays, meta, step, elapsed = load_resumable(ckpt_path)
+        extension = resuming.check(cfg, meta["train"], step, out)
         check_same_data(meta.get("task"), task, ckpt_path)
         opt_state = optim.state_from_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
         carry = _state_from(arrays) if any(k.startswith(("carry/", "online/")) for k in arrays) else None
-        return _Start(net, opt_state, int(meta["step"]), float(meta["elapsed"]), carry,
-                      f"resuming from step {int(meta['step'])} ({ckpt_path})" + (f"; {extension}" if extension else ""))
+        return _Start(net, opt_state, step, elapsed, carry,
+                      f"resuming from step {step} ({ckpt_path})" + (f"; {extension}" if extension else ""))
     note = f"no checkpoint in {str(out)!r} yet: starting from the beginning" if resume else None
     return _Start(net, opt.init(net.params), 0, 0.0, None, note)
+
+
+def load_resumable(ckpt_path) -> tuple[Network, dict, dict, int, float]:
+    """A training checkpoint, every field checked: (net, arrays, meta, step, elapsed). Any problem is one
+    ModelFileError naming the file and the field."""
+    net, arrays, meta = files.load_checkpoint(ckpt_path)
+    try:
+        step, elapsed = schema.training_state(meta, arrays)
+    except InputError as e:
+        raise ModelFileError(f"cannot resume from checkpoint file {str(ckpt_path)!r}: {e}") from None
+    return net, arrays, meta, step, elapsed
 
 
 def check_same_data(saved: dict | None, task, ckpt_path) -> None:
@@ -301,19 +321,33 @@ def check_same_data(saved: dict | None, task, ckpt_path) -> None:
                          "with the original file, or start over with --force or another --out")
 
 
+def _backend_line(net, cfg: TrainConfig, task) -> str:
+    """Which gradient loop a step runs, for the first log line: 'numba' (compiled loops), 'numpy' or 'online'."""
+    if getattr(cfg, "online", None):
+        return f"gradients: online {cfg.online}"
+    from .fast import backend_for
+
+    T = cfg.tbptt[1] if cfg.tbptt else task.length
+    which = backend_for(net, cfg.batch, T=T, truncate=cfg.truncate, resets=True if cfg.tbptt else None)
+    return f"gradients: {'compiled numba loops' if which == 'numba' else 'NumPy loop'}, {cfg.dtype}"
+
+
 def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: bool, log, comm, dp) -> dict:
     """The run itself, in a folder the root holds (validated; nothing refused from here on)."""
     from . import watch
     from .evaluate import evaluate
 
+    from .data.tasks import with_path_from_run
+
     net, opt_state, step, elapsed, carry, note = start
     carry = None if carry is None else dp.local_state(carry)  # this rank's streams
     ckpt_path = out / CKPT
+    task_meta = with_path_from_run(task.describe(), out)  # `bptt evaluate RUN` finds the data from anywhere
     heldout_cols = watch.heldout_columns(evaluate(net, task, n=1, seed=cfg.seed))  # names only: one sequence
 
     def open_sink():  # what a run reports: the root's alone (elsewhere a stand-in that does nothing)
         log(f"training {cfg.cell} (H={cfg.hidden}) on {cfg.task} for {cfg.steps} steps into {out}/"
-            + (f" on {comm.size} MPI ranks" if comm.size > 1 else ""))
+            + (f" on {comm.size} MPI ranks" if comm.size > 1 else "") + f" ({_backend_line(net, cfg, task)})")
         if note:
             log(note)
         config_text = to_toml(cfg)
@@ -345,7 +379,7 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
         def save():
             sink.checkpoint()
             files.save_checkpoint(ckpt_path, net, arrays, {
-                "task": task.describe(), "train": cfg.to_dict(), "step": at_step,
+                "task": task_meta, "train": cfg.to_dict(), "step": at_step,
                 "elapsed": elapsed + (time.perf_counter() - t_start)})
 
         comm.on_root(save)
@@ -366,7 +400,8 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
             return sample_text(net, 120, temperature=0.7, seed=step, vocab=task.data.vocab)
     result = None
     t_start = time.perf_counter()
-    last_good = step
+    last_good = step if ckpt_path.exists() else None  # a fresh run has no checkpoint before its first one
+
     # overflow on the way to a NaN is reported once, as TrainingDiverged, not as numpy warnings
     with sink, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"):
         codes = stream is None and train_step.uses_codes(task, cfg)  # integer inputs: a row lookup
@@ -418,14 +453,28 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
                 raise Interrupted(f"{name} at step {step}: checkpoint written to {str(ckpt_path)!r}; "
                                   f"resume with: {again}")
     elapsed += time.perf_counter() - t_start
-    if result is None:  # nothing left to train (a finished checkpoint): the same evaluation
-        result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
+    late = sigs.caught  # a signal during the last step's evaluation, after the loop's stop decision
+    with _Signals() as sigs:  # a signal now: the checkpoint of the last step is written; stop cleanly
+        sigs.caught = late
+        if result is None:  # nothing left to train (a finished checkpoint): the same evaluation
+            result = evaluate(net, task, n=cfg.heldout, seed=cfg.seed)
+        if sigs.caught:
+            raise Interrupted(f"{_signame(sigs.caught)} during the final evaluation: the checkpoint of step {step} is "
+                              f"in {str(ckpt_path)!r}; finish (evaluate and write model.npz) with the same command and "
+                              "--resume")
 
-    def finish():
-        files.save(net, out / MODEL, {"task": task.describe(), "train": cfg.to_dict(), "heldout": result,
-                                      "steps": step, "seconds": round(elapsed, 3)})
-        if not watch.plot_loss(out, f"{task.name} task, {cfg.cell} (H={cfg.hidden})", LOSS_LABEL[task.loss]):
-            sink.line(f"matplotlib is not installed: no loss.png (install it with: {watch.PLOT_INSTALL})")
+        def finish():
+            files.save(net, out / MODEL, {"task": task_meta, "train": cfg.to_dict(), "heldout": result,
+                                          "steps": step, "seconds": round(elapsed, 3)})
+            if sigs.caught:
+                raise Interrupted(f"{_signame(sigs.caught)} while saving: {str(out / MODEL)!r} was written whole; "
+                                  "the run is complete (loss.png was not drawn)")
+            if not watch.plot_loss(out, f"{task.name} task, {cfg.cell} (H={cfg.hidden})", LOSS_LABEL[task.loss]):
+                sink.line(f"matplotlib is not installed: no loss.png (install it with: {watch.PLOT_INSTALL})")
 
-    comm.on_root(finish)
+        comm.on_root(finish)
     return result
+
+
+def _signame(signum) -> str:
+    return "SIGINT" if signum == signal.SIGINT else "SIGTERM"

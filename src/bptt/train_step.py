@@ -46,21 +46,22 @@ def n_loss_steps(task) -> int:
     return int(loss_mask(task.at, task.length, 1, None, bool).sum())
 
 
-def kept(last_good: int, ckpt) -> str:
-    """What a diverged run leaves: the last good checkpoint, or none when it diverged before its first."""
-    if last_good == 0:
-        return "no checkpoint had been written yet (it diverged before the first one)"
+def _kept(last_good: int | None, ckpt) -> str:
+    """What a diverged run leaves: the last good checkpoint, or none (``last_good`` None: none written yet)."""
+    if last_good is None:
+        return "no checkpoint was written yet, so there is nothing to resume: start over with --force"
     return f"the last good checkpoint (step {last_good}) is kept in {str(ckpt)!r}"
 
 
-def update(net, g, E: float, opt, opt_state, clip, *, step: int, lr_flag, last_good: int, ckpt) -> tuple:
+def update(net, g, E: float, opt, opt_state, clip, *, step: int, lr_flag, last_good: int | None, ckpt) -> tuple:
     """Clip (by the global norm, computed once) and apply one optimiser step to ``net.params``.
-    Returns (opt_state, norm, lr). Raises TrainingDiverged on a non-finite loss, norm or parameter."""
+    Returns (opt_state, norm, lr). Raises TrainingDiverged on a non-finite loss, norm or parameter
+    (``last_good``: the step of the last checkpoint written, None when there is none)."""
     norm = optim.global_norm(g)
     if not (math.isfinite(E) and math.isfinite(norm)):
         raise TrainingDiverged(
             f"the loss became {E} (gradient norm {norm}) at step {step}: lower --lr (now {lr_flag}) or "
-            f"use --clip; {kept(last_good, ckpt)}")
+            f"use --clip; {_kept(last_good, ckpt)}")
     if clip:
         g, _ = optim.clip_by_global_norm(g, clip, norm=norm)
     lr = opt.lr_at(int(opt_state["step"]))
@@ -68,7 +69,7 @@ def update(net, g, E: float, opt, opt_state, clip, *, step: int, lr_flag, last_g
     if not all(np.isfinite(a).all() for a in params.values()):
         raise TrainingDiverged(
             f"the parameters became NaN/inf at step {step}: lower --lr (now {lr_flag}) or use --clip; "
-            f"{kept(last_good, ckpt)}")
+            f"{_kept(last_good, ckpt)}")
     net.params = params
     return opt_state, norm, lr
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 
 from ..errors import InputError
 
@@ -29,21 +28,29 @@ def load_model(path):
     return net
 
 
-def task_for(net, data=None, column=None):
+def task_for(net, data=None, column=None, model=None):
     """The model's task; with ``data`` (a file or a shipped name), the same task on another file (text: encoded
     with the model's vocabulary, the whole file held out; series: normalised with the model's mean and std);
-    with ``column`` (series), another column of ``data`` (default: of the model's own file)."""
+    with ``column`` (series), another column of ``data`` (default: of the model's own file). ``model``: the
+    run folder or model file the net came from: a stored data path is looked for relative to it first."""
     from ..data import shipped, task_from_description
+    from ..data.tasks import PATH_FROM_RUN
+
+    folder = model_path(model).parent if model is not None else None
 
     desc = dict(net.meta["task"])
     if column is not None:
         if desc["name"] != "series":
             raise InputError(f"--column: got {column!r} for a model of the {desc['name']} task; --column is for "
                              "series models")
-        data = desc.get("path") if data is None else data
+        if data is None:
+            data = desc.get("path")
+            here = Path(folder, desc.get(PATH_FROM_RUN, "")) if folder is not None else None
+            if here is not None and desc.get(PATH_FROM_RUN) and here.is_file():
+                data = str(here)
         desc["column"] = int(column) if column.lstrip("-").isdigit() else column
     if data is None:
-        return task_from_description(desc)
+        return task_from_description(desc, folder)
     data = shipped.resolve(desc["name"], data)
     try:
         return _task_on(desc, data)
@@ -56,19 +63,14 @@ def task_for(net, data=None, column=None):
 def _task_on(desc: dict, data):
     from ..data import BUILTIN_TEXT, TextData, builtin_text
     from ..data.series import SeriesData, SeriesTask
-    from ..data.text import TextTask, _read_utf8
+    from ..data.text import TextTask, _read_raw, encode_utf8
 
     name = desc["name"]
     if name == "text":
-        text = builtin_text() if data == BUILTIN_TEXT else _read_utf8(data)
-        vocab = desc["vocab"]
-        unknown = sorted(set(text) - set(vocab))
-        if unknown:
-            raise InputError(f"--data: {str(data)!r} has characters the model never saw, e.g. {unknown[0]!r} "
-                             f"(U+{ord(unknown[0]):04X}); the model's vocabulary has {len(vocab)} characters")
-        codes = np.searchsorted(np.frombuffer(vocab.encode("utf-32-le"), np.uint32),
-                                np.frombuffer(text.encode("utf-32-le"), np.uint32)).astype(np.int64)
-        td = TextData(vocab, codes, codes, str(data), desc.get("val_fraction", 0.1), "")
+        raw = builtin_text().encode("utf-8") if data == BUILTIN_TEXT else _read_raw(data)
+        _, codes = encode_utf8(raw, desc["vocab"], str(data))  # bounded: one small code a character
+        codes.flags.writeable = False
+        td = TextData(desc["vocab"], codes, codes, str(data), desc.get("val_fraction", 0.1), "")
         return TextTask(td, min(desc["length"], len(codes) - 1))
     if name == "series":
         sd = SeriesData.from_file(data, desc.get("column"), desc.get("val_fraction", 0.2), desc.get("transform", "diff"))

@@ -173,7 +173,7 @@ def _saved_model(args, batch, seed):
     from ._load import load_model, task_for
 
     net = load_model(args.model)
-    task = task_for(net, args.data)
+    task = task_for(net, args.data, model=args.model)
     X, D = task.heldout(batch, seed)  # (T, B, I), targets as the task gives them
     T = X.shape[0]
     at = int(at_steps(task.at, T)[-1])  # the task's last loss step

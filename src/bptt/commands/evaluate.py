@@ -29,7 +29,7 @@ def run(args) -> int:
     if args.seed < 0:
         raise InputError(f"--seed: got {args.seed}, expected an integer >= 0")
     net = load_model(args.dir)
-    task = task_for(net, args.data, args.column)
+    task = task_for(net, args.data, args.column, model=args.dir)
     check_sizes(task, heldout=args.heldout)
     result = evaluate(net, task, n=args.heldout, seed=args.seed)
     if args.json:

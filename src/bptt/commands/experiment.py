@@ -33,7 +33,8 @@ _ints.__name__ = "comma-separated integers"
 
 
 def add_parser(sub):
-    p = sub.add_parser("experiment", help="reproducible experiments (memory: success and effective memory vs length)",
+    p = sub.add_parser("experiment", help="reproducible experiments: memory (success and effective memory vs "
+                       "length), online (online gradient algorithms)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("which", choices=["memory", "online"],
                    help="the experiment: memory, or online (online gradient algorithms: cost vs H and training)")

@@ -30,8 +30,8 @@ def summary(out, result: dict) -> None:
         print("sample:", repr(prime + sample_text(net, length=200, prime=prime, temperature=0.7, seed=0)))
     elif name == "series":  # advice that works as printed: predict reads the model's own series by default
         print(f"forecast the next 12 values with: {shlex.join(['bptt', 'predict', str(out), '--horizon', '12'])}")
-    print(f"files: {out / 'model.npz'}, {out / 'metrics.csv'}, {out / 'config.toml'}"
-          + (f", {out / 'loss.png'}" if (out / "loss.png").exists() else ""))
+    names = ["model.npz", "checkpoint.npz", "metrics.csv", "config.toml", "loss.png"]
+    print("files: " + ", ".join(str(out / n) for n in names if (out / n).exists()))
 
 
 def _adding_examples(net, desc) -> None:

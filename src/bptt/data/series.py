@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -54,6 +55,18 @@ def _number(cell: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
+_DECIMAL_COMMA = re.compile(r"\s*[-+]?[0-9]+,[0-9]+\s*")
+
+
+def _numberish(cell: str) -> bool:
+    """A number, an empty cell or a decimal-comma number ("1,5"): what a numeric column may hold by mistake."""
+    return _number(cell) is not None or not cell.strip() or bool(_DECIMAL_COMMA.fullmatch(cell))
+
+
+def _comma_hint(cell: str) -> str:
+    return " (a decimal comma? write it with a point, e.g. 1.5)" if _DECIMAL_COMMA.fullmatch(cell) else ""
+
+
 def _read_csv(path: Path, column: str | int | None) -> tuple[np.ndarray, str]:
     """Values (N,) of one CSV column and that column's name. A first row with any non-number is a header."""
     rows: list[tuple[int, list[str]]] = []          # (line number in the file, cells), blank lines skipped
@@ -80,12 +93,21 @@ def _read_csv(path: Path, column: str | int | None) -> tuple[np.ndarray, str]:
             raise InputError(f"CSV file {str(path)!r} row {line} has {len(row)} cells; the first row has "
                              f"{len(names)}. Every row needs the same number of columns.")
     if column is None:
-        numeric = [j for j in range(len(names)) if all(_number(row[j]) is not None for _, row in body)]
+        # a column "looks numeric" when most of its cells are numbers, empty or decimal-comma numbers: one bad
+        # cell must not make the choice fall silently on another column
+        looks = [j for j in range(len(names))
+                 if 2 * sum(_numberish(row[j]) for _, row in body) >= len(body)]
         if len(names) == 1:
             j = 0
-        elif len(numeric) == 1:
-            j = numeric[0]
+        elif len(looks) == 1:
+            j = looks[0]
         else:
+            for j in looks:
+                for line, row in body:
+                    if _number(row[j]) is None:
+                        raise InputError(f"CSV file {str(path)!r} row {line}, column {names[j]!r}: cell {row[j]!r} is "
+                                         f"not a finite number{_comma_hint(row[j])}, in a column of numbers; fix "
+                                         "that cell, or pass column= (a name or 0-based index).")
             raise InputError(f"CSV file {str(path)!r} has columns {names}; pass column= (a name or 0-based index) "
                              f"to choose the one to forecast.")
     elif isinstance(column, str) and column in names:
@@ -102,7 +124,7 @@ def _read_csv(path: Path, column: str | int | None) -> tuple[np.ndarray, str]:
         v = _number(row[j])
         if v is None:
             raise InputError(f"CSV file {str(path)!r} row {line}, column {names[j]!r}: cell {row[j]!r} is not a "
-                             f"finite number. Fix or remove that row.")
+                             f"finite number{_comma_hint(row[j])}. Fix or remove that row.")
         values[i] = v
     return values, names[j]
 
@@ -189,10 +211,18 @@ class SeriesData:
         if n_train < need:
             raise InputError(f"series {source!r} has {len(v)} values; with val_fraction={val_fraction} that leaves "
                              f"{n_train} for training (need at least {need}). Use a longer series.")
+        with np.errstate(over="ignore", invalid="ignore"):
+            big = float(np.max(np.abs(v)))
+            part = _features(v[:n_train], transform)
+            mean, std = float(part.mean()), float(part.std())
+            spread = float(np.max(np.abs(_features(v, transform) - mean))) / std if 0 < std < math.inf else 0.0
+        if not (math.isfinite(mean) and math.isfinite(std) and math.isfinite(spread)):
+            raise InputError(f"series {source!r} has values too large to normalise (largest |value| {big:.3g}: "
+                             "its mean or standard deviation overflows); rescale the values (e.g. divide them by a "
+                             "power of ten).")
         if not v[:n_train].std() > 0:
             raise InputError(f"the training part of series {source!r} is constant ({v[0]}); it cannot be "
                              f"normalised or forecast meaningfully.")
-        part = _features(v[:n_train], transform)
         # a straight line has constant changes: nothing to scale, the net only has to predict the mean change
         mean, std = float(part.mean()), float(part.std()) or 1.0
         v = v.copy()

@@ -76,7 +76,7 @@ class TextStream(_Split):
 
     def window(self, p0, n):
         pos, reset = self.positions(p0, n)
-        return one_hot(self.codes[pos], self.V), self.codes[pos + 1], reset, np.ones(n, bool)
+        return one_hot(self.codes[pos], self.V), self.codes[pos + 1].astype(np.int64), reset, np.ones(n, bool)
 
 
 class SeriesStream(_Split):

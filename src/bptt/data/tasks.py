@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -354,6 +355,9 @@ def _series_task(path: str, column: str | int | None = None, length: int = 24, v
                                   burn_in=burn_in, mean=mean, std=std, sha256=sha256, transform=transform)
 
 
+#: The key of a stored task description that holds the data file's path relative to the run folder.
+PATH_FROM_RUN = "path_from_run"
+
 _FACTORIES = {"sine": SineTask, "adding": AddingTask, "copy": CopyTask, "order": OrderTask,
               "text": _text_task, "series": _series_task}
 TASKS: tuple[str, ...] = tuple(_FACTORIES)
@@ -377,12 +381,39 @@ def get_task(name: str, **kw: Any) -> Task:
                          f"{', '.join(params)}.") from None
 
 
-def task_from_description(desc: dict[str, Any]) -> Task:
-    """Re-create a task from the dict its ``describe()`` returned (e.g. read from a model file)."""
+def task_from_description(desc: dict[str, Any], folder: str | os.PathLike | None = None) -> Task:
+    """Re-create a task from the dict its ``describe()`` returned (e.g. read from a model file).
+
+    ``folder``: the folder of the file the description came from (a run folder). Text and series
+    descriptions written by ``bptt train`` also hold ``path_from_run``, the data file's path relative to
+    the run folder; with ``folder`` that is where the data is looked for first, so a run can be evaluated
+    from any working directory. Then ``path`` as stored (absolute, or relative to the current directory)."""
     if not isinstance(desc, dict) or "name" not in desc:
         raise InputError(f"a task description must be a dict with a 'name' key; received {desc!r}.")
-    rest = {k: v for k, v in desc.items() if k != "name"}
+    rest = {k: v for k, v in desc.items() if k not in ("name", PATH_FROM_RUN)}
+    rel = desc.get(PATH_FROM_RUN)
+    if folder is not None and isinstance(rel, str) and "path" in rest:
+        here = os.path.join(os.fspath(folder), rel)
+        if os.path.isfile(here):
+            rest["path"] = here
+        elif not os.path.isfile(str(rest["path"])):
+            raise InputError(f"the {desc['name']} file this model was trained on is not found: neither "
+                             f"{here!r} (relative to {os.fspath(folder)!r}) nor {rest['path']!r} exists; give "
+                             "the file with --data (bptt evaluate RUN --data FILE)")
     return get_task(desc["name"], **rest)
+
+
+def with_path_from_run(desc: dict[str, Any], folder: str | os.PathLike) -> dict[str, Any]:
+    """``desc`` plus ``path_from_run``: its data file's path relative to ``folder`` (for files with a
+    ``path`` that is not built in; unchanged otherwise)."""
+    path = desc.get("path")
+    if not isinstance(path, str) or path.startswith("builtin:") or not os.path.isfile(path):
+        return desc
+    try:
+        rel = os.path.relpath(os.path.abspath(path), os.path.abspath(os.fspath(folder)))
+    except ValueError:  # another drive (Windows): no relative path
+        return desc
+    return {**desc, PATH_FROM_RUN: rel}
 
 
 def at_indices(task: Task) -> np.ndarray:

@@ -95,6 +95,101 @@ class StreamChunk(NamedTuple):
     reset: np.ndarray
 
 
+_CHUNK = 1 << 20  # bytes of text decoded (and codes counted or mapped) at a time: bounded temporaries
+
+
+def counts(codes: np.ndarray, n: int) -> np.ndarray:
+    """np.bincount(codes, minlength=n) in chunks (bincount makes an intp copy of its input: 8 bytes a code)."""
+    out = np.zeros(n, np.int64)
+    for i in range(0, len(codes), _CHUNK):
+        out += np.bincount(codes[i: i + _CHUNK], minlength=n)
+    return out
+
+
+def code_dtype(n_vocab: int) -> np.dtype:
+    """The smallest unsigned integer type that holds codes 0..n_vocab-1."""
+    return np.dtype(np.uint8 if n_vocab <= 2**8 else np.uint16 if n_vocab <= 2**16 else np.uint32)
+
+
+def _pieces(raw: bytes, source: str):
+    """(offset, code points (k,) uint32) of ``raw`` decoded in chunks cut at character boundaries."""
+    view = memoryview(raw)
+    at = 0
+    while at < len(raw):
+        end = min(at + _CHUNK, len(raw))
+        while end < len(raw) and (raw[end] & 0xC0) == 0x80:  # never cut inside a character
+            end += 1
+        try:
+            text = str(view[at:end], "utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"text file {source!r} is not valid UTF-8 (bad byte at offset {at + exc.start}); "
+                             f"convert it to UTF-8, e.g. with iconv.") from None
+        yield at, np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        at = end
+
+
+def encode_utf8(raw: bytes | memoryview, vocab: str | None, source: str) -> tuple[str, np.ndarray]:
+    """(vocab, codes) of UTF-8 bytes, in bounded memory: codes (n,) in :func:`code_dtype` of the vocabulary.
+
+    ``vocab=None``: the sorted distinct characters of the text. A given ``vocab`` (sorted) must hold every
+    character (InputError naming the first one that is not). ASCII text is coded straight from its bytes."""
+    b = np.frombuffer(raw, dtype=np.uint8)
+    if not b.size or b.max() < 128:  # ASCII: one byte per character
+        present = np.flatnonzero(counts(b, 256))
+        if vocab is None:
+            vocab = "".join(map(chr, present))
+        vcp = np.frombuffer(vocab.encode("utf-32-le"), dtype=np.uint32)
+        lut = np.full(128, -1, np.int64)
+        known = vcp[vcp < 128]
+        lut[known] = np.searchsorted(vcp, known)
+        missing = present[lut[present] < 0]
+        if missing.size:
+            _unseen(source, raw, chr(missing[0]), len(vocab))
+        small = lut.astype(code_dtype(len(vocab)))
+        codes = np.empty(b.size, small.dtype)
+        for i in range(0, b.size, _CHUNK):  # lut[b] whole would index with an intp copy of b
+            codes[i: i + _CHUNK] = small[b[i: i + _CHUNK]]
+        return vocab, codes
+    if vocab is None:
+        seen = np.unique(np.concatenate([np.unique(cp) for _, cp in _pieces(raw, source)]))
+        vocab = "".join(map(chr, seen))
+    vcp = np.frombuffer(vocab.encode("utf-32-le"), dtype=np.uint32)
+    n = sum(int(np.count_nonzero((b[i: i + _CHUNK] & 0xC0) != 0x80))  # characters: bytes that start one
+            for i in range(0, b.size, _CHUNK))
+    codes = np.empty(n, code_dtype(len(vocab)))
+    k = 0
+    for _, cp in _pieces(raw, source):
+        pos = np.minimum(np.searchsorted(vcp, cp), len(vcp) - 1)
+        bad = vcp[pos] != cp
+        if bad.any():
+            _unseen(source, raw, chr(int(cp[np.argmax(bad)])), len(vocab))
+        codes[k: k + len(cp)] = pos
+        k += len(cp)
+    return vocab, codes
+
+
+def _unseen(source, raw, ch: str, n_vocab: int):
+    raise InputError(f"{source!r} has characters the model never saw, e.g. {ch!r} (U+{ord(ch):04X}); the "
+                     f"model's vocabulary has {n_vocab} characters")
+
+
+def _read_raw(path: str | Path) -> memoryview:
+    """The bytes of a UTF-8 text file (byte-order mark dropped), refused when empty or binary."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"text file {str(path)!r} does not exist or is not a file; pass the path of a UTF-8 "
+                         f"text file (or {BUILTIN_TEXT!r} for the built-in text).")
+    data = p.read_bytes()
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise InputError(f"text file {str(path)!r} contains NUL bytes (first at byte {nul}): it "
+                         f"looks binary (or UTF-16/32). Pass a UTF-8 text file.")
+    raw = memoryview(data)[3 if data.startswith(b"\xef\xbb\xbf") else 0:]  # a view: no copy of the text
+    if not len(raw):
+        raise InputError(f"text file {str(path)!r} is empty; a language model needs some text to learn from.")
+    return raw
+
+
 def _read_utf8(path: str | Path) -> str:
     """Read a text file, with an InputError for missing, empty, binary or non-UTF-8 files."""
     p = Path(path)
@@ -134,10 +229,29 @@ class TextData:
 
     @classmethod
     def from_file(cls, path: str | Path, val_fraction: float = 0.1) -> "TextData":
-        """Read, encode and split a UTF-8 file (``BUILTIN_TEXT`` selects the built-in text)."""
+        """Read, encode and split a UTF-8 file (``BUILTIN_TEXT`` selects the built-in text).
+
+        Memory: the file's bytes plus one code per character in the smallest unsigned integer type that
+        holds the vocabulary (uint8 up to 256 characters); the text is decoded in chunks, never whole."""
         if str(path) == BUILTIN_TEXT:
             return cls.from_text(builtin_text(), val_fraction, source=BUILTIN_TEXT)
-        return cls.from_text(_read_utf8(path), val_fraction, source=str(path))
+        raw = _read_raw(path)
+        vocab, codes = encode_utf8(raw, None, str(path))
+        return cls._split_codes(vocab, codes, val_fraction, str(path), hashlib.sha256(raw).hexdigest())
+
+    @classmethod
+    def _split_codes(cls, vocab: str, codes: np.ndarray, val_fraction, source: str, sha256: str) -> "TextData":
+        val_fraction = check_float("val_fraction", val_fraction, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+        n = len(codes)
+        n_val = max(2, int(round(n * val_fraction)))
+        if n - n_val < 2:
+            raise InputError(f"text {source!r} is too short: {n} characters; with val_fraction={val_fraction} "
+                             f"it needs at least {n_val + 2} (2 for training, {n_val} held out).")
+        if len(vocab) < 2:
+            raise InputError(f"text {source!r} uses a single character ({vocab!r}); there is nothing to predict. "
+                             f"Use a text with at least two distinct characters.")
+        codes.flags.writeable = False
+        return cls(vocab, codes[: n - n_val], codes[n - n_val:], source, val_fraction, sha256)
 
     @classmethod
     def from_text(cls, text: str, val_fraction: float = 0.1, source: str = "<string>") -> "TextData":
@@ -150,17 +264,9 @@ class TextData:
         if n - n_val < 2:
             raise InputError(f"text {source!r} is too short: {n} characters; with val_fraction={val_fraction} "
                              f"it needs at least {n_val + 2} (2 for training, {n_val} held out).")
-        vocab = "".join(sorted(set(text)))
-        if len(vocab) < 2:
-            raise InputError(f"text {source!r} uses a single character ({vocab!r}); there is nothing to predict. "
-                             f"Use a text with at least two distinct characters.")
-        cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)      # (n,) code points
-        vcp = np.frombuffer(vocab.encode("utf-32-le"), dtype=np.uint32)     # (V,) sorted code points
-        codes = np.searchsorted(vcp, cps).astype(np.int64)
-        train, val = codes[: n - n_val].copy(), codes[n - n_val:].copy()
-        train.flags.writeable = False
-        val.flags.writeable = False
-        return cls(vocab, train, val, source, val_fraction, hashlib.sha256(text.encode("utf-8")).hexdigest())
+        raw = text.encode("utf-8")
+        vocab, codes = encode_utf8(raw, None, source)
+        return cls._split_codes(vocab, codes, val_fraction, source, hashlib.sha256(raw).hexdigest())
 
     @property
     def n_vocab(self) -> int:
@@ -214,7 +320,8 @@ class TextData:
                              f"{T + 1}; use a shorter T or a longer text.")
         starts = rng.integers(0, len(data) - T, size=B)                   # (B,)
         idx = starts[None, :] + np.arange(T)[:, None]                     # (T,B)
-        return (data[idx] if codes else one_hot(data[idx], self.n_vocab)), data[idx + 1]
+        X = data[idx].astype(np.int64) if codes else one_hot(data[idx], self.n_vocab)  # per batch only
+        return X, data[idx + 1].astype(np.int64)
 
     def stream(self, B: int, T: int, split: str = "train", epochs: int | None = 1) -> Iterator[StreamChunk]:
         """Contiguous chunks for truncated BPTT: B parallel streams, stream b reads input positions
@@ -236,15 +343,20 @@ class TextData:
             off = (k * T + np.arange(T)) % L                               # (T,) position within each stream
             pos = base + off[:, None]                                      # (T,B)
             reset = np.broadcast_to((off == 0)[:, None], (T, B)).copy()
-            yield StreamChunk(one_hot(data[pos], self.n_vocab), data[pos + 1], reset)
+            yield StreamChunk(one_hot(data[pos], self.n_vocab), data[pos + 1].astype(np.int64), reset)
             k += 1
 
     def unigram_entropy_bits(self) -> float:
         """Cross-entropy (bits/char) of the held-out text under the training unigram frequencies,
         add-one smoothed over the vocabulary (so characters unseen in training cost finite bits)."""
-        counts = np.bincount(self.train, minlength=self.n_vocab) + 1.0
-        p = counts / counts.sum()
-        return float(-np.log2(p[self.val]).mean())
+        return self._unigram_bits
+
+    @functools.cached_property
+    def _unigram_bits(self) -> float:  # the text never changes: counted once, in chunks
+        c = counts(self.train, self.n_vocab) + 1.0
+        p = c / c.sum()
+        seen = counts(self.val, self.n_vocab)  # per character: no (N_val,) float array
+        return float(-(seen * np.log2(p)).sum() / len(self.val))
 
     bits_per_char = staticmethod(bits_per_char)
 
