@@ -86,6 +86,13 @@ def test_second_writer_refused_then_kill9_frees_the_folder(tmp_path):
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for_holder(out, first)
+        # the holder removes stale temps right after taking the lock: wait until it trains (a metrics row),
+        # so that the temp file below is one it left alone, not one it had not cleaned up yet
+        t0 = time.monotonic()
+        while not (out / "metrics.csv").exists() or len((out / "metrics.csv").read_text().splitlines()) < 2:
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() - t0 < 120, "the first run never wrote a metrics row"
+            time.sleep(0.05)
         # a temp file of the live writer: a second process must not remove it
         live_tmp = out / f".checkpoint.npz.tmp-{first.pid}-feedbeef"
         live_tmp.write_bytes(b"in progress")
