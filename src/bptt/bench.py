@@ -431,17 +431,7 @@ def main_args(args, naive=None, out=print) -> int:
         if not contenders <= {"numpy", "numba", "torch", "naive"}:
             raise InputError(f"--only: got {args.only!r}, expected a subset of numpy,numba,torch,naive")
         contenders.add("numpy")  # ratios are against bptt
-    if args.threads is not None:
-        if args.threads < 1:
-            raise InputError(f"--threads: got {args.threads}, expected an integer >= 1")
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            raise InputError("--threads needs threadpoolctl: pip install threadpoolctl "
-                             "(or set OPENBLAS_NUM_THREADS before starting)") from None
-        limiter = threadpool_limits(args.threads)
-    else:
-        limiter = None
+    limiter = thread_limiter(args.threads)
     try:
         result = run(configs, cells, dtypes, repeats, naive=naive, quick=args.quick, contenders=contenders,
                      pause=pause, train_step=args.train_step)
@@ -450,3 +440,18 @@ def main_args(args, naive=None, out=print) -> int:
             limiter.unregister()
     out(to_json(result) if args.json else format_table(result))
     return 0
+
+
+def thread_limiter(threads: int | None):
+    """``--threads N``: a threadpoolctl limit on BLAS's threads (None: leave them), for ``bptt bench``
+    and ``bptt bench --train``; call ``.unregister()`` on it when done."""
+    if threads is None:
+        return None
+    if threads < 1:
+        raise InputError(f"--threads: got {threads}, expected an integer >= 1")
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise InputError("--threads needs threadpoolctl: pip install threadpoolctl "
+                         "(or set OPENBLAS_NUM_THREADS before starting)") from None
+    return threadpool_limits(threads)

@@ -264,16 +264,9 @@ def main_args(args, out=print) -> int:
         contenders = {c.strip() for c in args.only.split(",") if c.strip()}
         if not contenders <= {"torch", "torch-embed"}:
             raise InputError(f"--only: got {args.only!r}, expected a subset of torch,torch-embed")
-    limiter = None
-    if args.threads is not None:
-        if args.threads < 1:
-            raise InputError(f"--threads: got {args.threads}, expected an integer >= 1")
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            raise InputError("--threads needs threadpoolctl: pip install threadpoolctl "
-                             "(or set OPENBLAS_NUM_THREADS before starting)") from None
-        limiter = threadpool_limits(args.threads)
+    from .bench import thread_limiter
+
+    limiter = thread_limiter(args.threads)
     try:
         result = run(cells, dtypes, args.repeats, pause, data=args.data, contenders=contenders, clock=args.clock)
     finally:

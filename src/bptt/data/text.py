@@ -190,27 +190,6 @@ def _read_raw(path: str | Path) -> memoryview:
     return raw
 
 
-def _read_utf8(path: str | Path) -> str:
-    """Read a text file, with an InputError for missing, empty, binary or non-UTF-8 files."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"text file {str(path)!r} does not exist or is not a file; pass the path of a UTF-8 "
-                         f"text file (or {BUILTIN_TEXT!r} for the built-in text).")
-    raw = p.read_bytes()
-    if not raw:
-        raise InputError(f"text file {str(path)!r} is empty; a language model needs some text to learn from.")
-    nul = raw.find(b"\x00")
-    if nul >= 0:
-        raise InputError(f"text file {str(path)!r} contains NUL bytes (first at byte {nul}): it "
-                         f"looks binary (or UTF-16/32). Pass a UTF-8 text file.")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"text file {str(path)!r} is not valid UTF-8 (bad byte at offset {exc.start}); "
-                         f"convert it to UTF-8, e.g. with iconv.") from None
-    return text[1:] if text.startswith("\ufeff") else text   # drop a byte-order mark
-
-
 @dataclass(frozen=True, eq=False)
 class TextData:
     """An encoded text split into a training and a held-out part.
