@@ -337,10 +337,10 @@ def figures() -> list[Fig]:
           Fig("quick1000", LAB, "the tanh nets do better on adding at T = 10 (0.38 and 0.30)", "0.30",
               lambda v: v["quick1000"][("adding", "elman-orthogonal", 10)])]
     # speed (float32 Elman, torch / best bptt)
-    for cfg, q in zip("ABCDE", ("22.5", "6.9", "1.59", "1.03", "0.90")):
-        F.append(Fig("speed", README, "| torch / bptt | 22.5 (numba) | 6.9 (numba) | 1.59 | 1.03 | 0.90 |", q,
+    for cfg, q in zip("ABCDE", ("17.6", "5.1", "1.76", "1.29", "1.25")):
+        F.append(Fig("speed", README, "| Elman | 17.6 | 5.1 | 1.76 | 1.29 | 1.25 |", q,
                      lambda v, c=cfg, q=q: f"{v['speed'][c][0]:.{len(q.split('.')[1])}f}", tol=0.15))
-    F += [Fig("train", README, "in about 15 seconds on 2 cores", "15", lambda v: f"{v['train']['wall']:.0f}",
+    F += [Fig("train", README, "in about 3 seconds on 2 idle cores", "3", lambda v: f"{v['train']['wall']:.0f}",
               tol=0.3)]
     # figures of trained nets that need the full grid (hours on 2 cores): listed, not recomputed
     grid = "needs the full experiment grid's runs (3000 steps, H = 32; about 2 hours on 2 cores)"
