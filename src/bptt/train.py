@@ -321,14 +321,14 @@ def check_same_data(saved: dict | None, task, ckpt_path) -> None:
                          "with the original file, or start over with --force or another --out")
 
 
-def _backend_line(net, cfg: TrainConfig, task) -> str:
-    """Which gradient loop a step runs, for the first log line: 'numba' (compiled loops), 'numpy' or 'online'."""
+def _backend_line(net, cfg: TrainConfig, task, batch: int) -> str:
+    """Which gradient loop a step runs (``batch``: this rank's share of the batch), for the first log line."""
     if getattr(cfg, "online", None):
         return f"gradients: online {cfg.online}"
     from .fast import backend_for
 
     T = cfg.tbptt[1] if cfg.tbptt else task.length
-    which = backend_for(net, cfg.batch, T=T, truncate=cfg.truncate, resets=True if cfg.tbptt else None)
+    which = backend_for(net, batch, T=T, truncate=cfg.truncate, resets=True if cfg.tbptt else None)
     return f"gradients: {'compiled numba loops' if which == 'numba' else 'NumPy loop'}, {cfg.dtype}"
 
 
@@ -347,7 +347,7 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
 
     def open_sink():  # what a run reports: the root's alone (elsewhere a stand-in that does nothing)
         log(f"training {cfg.cell} (H={cfg.hidden}) on {cfg.task} for {cfg.steps} steps into {out}/"
-            + (f" on {comm.size} MPI ranks" if comm.size > 1 else "") + f" ({_backend_line(net, cfg, task)})")
+            + (f" on {comm.size} MPI ranks" if comm.size > 1 else "") + f" ({_backend_line(net, cfg, task, dp.b)})")
         if note:
             log(note)
         config_text = to_toml(cfg)
