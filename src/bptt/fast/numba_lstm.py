@@ -37,17 +37,24 @@ def forward(GX, WT, h0, c0, C):
         matmul(hs[t], WT, a, one, one)  # a = GX_t + h_{t-1} W_hh^T
         for b in range(B):
             ab, cp, cn, tc, hn = a[b], cs[t, b], cs[t + 1, b], tcs[t, b], hs[t + 1, b]
+            ig, fg, gg, og = ab[:H], ab[H : 2 * H], ab[2 * H : 3 * H], ab[3 * H :]
+            # One short loop per formula, each over (H,) views with at most four arrays: LLVM vectorises
+            # these (tanh/sigmoid inlined), not one loop writing five arrays at offsets j, H + j, ...
+            # (text size, H=128, B=32, T=50, float32: the forward took 9.9 ms as one loop, 2.5 ms as these).
             for j in range(H):
-                i = sigmoid(ab[j], K)
-                f = sigmoid(ab[H + j], K)
-                g = tanh(ab[2 * H + j], K)
-                o = sigmoid(ab[3 * H + j], K)
-                c = f * cp[j] + i * g
-                tcj = tanh(c, K)
-                ab[j], ab[H + j], ab[2 * H + j], ab[3 * H + j] = i, f, g, o
-                cn[j] = c
-                tc[j] = tcj
-                hn[j] = o * tcj
+                ig[j] = sigmoid(ig[j], K)
+            for j in range(H):
+                fg[j] = sigmoid(fg[j], K)
+            for j in range(H):
+                gg[j] = tanh(gg[j], K)
+            for j in range(H):
+                og[j] = sigmoid(og[j], K)
+            for j in range(H):
+                cn[j] = fg[j] * cp[j] + ig[j] * gg[j]  # c_t = f c_{t-1} + i g
+            for j in range(H):
+                tc[j] = tanh(cn[j], K)
+            for j in range(H):
+                hn[j] = og[j] * tc[j]  # h_t = o tanh(c_t)
     return hs, cs, tcs
 
 
@@ -65,15 +72,25 @@ def backward(dH, A, W, cs, tcs, dc, C):
         a = A[t]
         for b in range(B):
             ab, dh, dcb, cp, tc = a[b], dH[t, b], dc[b], cs[t, b], tcs[t, b]
+            ig, fg, gg, og = ab[:H], ab[H : 2 * H], ab[2 * H : 3 * H], ab[3 * H :]
+            # per formula a loop over (H,) views (vectorised, as in forward); dcb: dE/dc_t in, then the
+            # total dE/dc_t, then dE/dc_{t-1} out; the gate block is overwritten with dE/da in the
+            # order that keeps each gate's value until its last use (g before i, f after both)
             for j in range(H):
-                i, f, g, o = ab[j], ab[H + j], ab[2 * H + j], ab[3 * H + j]
                 tcj = tc[j]
-                dct = dcb[j] + dh[j] * o * (one - tcj * tcj)  # total dE/dc_t
-                ab[j] = dct * g * i * (one - i)
-                ab[H + j] = dct * cp[j] * f * (one - f)
-                ab[2 * H + j] = dct * i * (one - g * g)
-                ab[3 * H + j] = dh[j] * tcj * o * (one - o)
-                dcb[j] = dct * f
+                dcb[j] += dh[j] * og[j] * (one - tcj * tcj)  # total dE/dc_t, through h_t = o tanh(c_t)
+            for j in range(H):
+                o = og[j]
+                og[j] = dh[j] * tc[j] * o * (one - o)  # a_o
+            for j in range(H):
+                g = gg[j]
+                gg[j] = dcb[j] * ig[j] * (one - g * g)  # a_g
+                i = ig[j]
+                ig[j] = dcb[j] * g * i * (one - i)  # a_i
+            for j in range(H):
+                f = fg[j]
+                fg[j] = dcb[j] * cp[j] * f * (one - f)  # a_f
+                dcb[j] = dcb[j] * f  # dE/dc_{t-1}
         if t > 0:
             matmul(a, W, dH[t - 1], one, one)  # dE/dh_{t-1} += da_t W_hh
         else:
