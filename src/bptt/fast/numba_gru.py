@@ -35,14 +35,18 @@ def forward(GX, WT, bh, h0, C):
         a = GX[t]
         for b in range(B):
             ab, ghb, hp, hn, gn = a[b], gh[b], hs[t, b], hs[t + 1, b], ghn[t, b]
+            rg, zg, ng = ab[:H], ab[H : 2 * H], ab[2 * H :]
+            # one loop per formula over (H,) views, so that LLVM vectorises each (see numba_lstm)
             for j in range(H):
-                r = sigmoid(ab[j] + (ghb[j] + bh[j]), K)
-                z = sigmoid(ab[H + j] + (ghb[H + j] + bh[H + j]), K)
-                g = ghb[2 * H + j] + bh[2 * H + j]
-                n = tanh(ab[2 * H + j] + r * g, K)
-                ab[j], ab[H + j], ab[2 * H + j] = r, z, n
-                gn[j] = g
-                hn[j] = n + z * (hp[j] - n)
+                rg[j] = sigmoid(rg[j] + (ghb[j] + bh[j]), K)  # r
+            for j in range(H):
+                zg[j] = sigmoid(zg[j] + (ghb[H + j] + bh[H + j]), K)  # z
+            for j in range(H):
+                gn[j] = ghb[2 * H + j] + bh[2 * H + j]  # W_hn h_{t-1} + b_hn
+            for j in range(H):
+                ng[j] = tanh(ng[j] + rg[j] * gn[j], K)  # n
+            for j in range(H):
+                hn[j] = ng[j] + zg[j] * (hp[j] - ng[j])  # h_t = (1 - z) n + z h_{t-1}
     return hs, ghn
 
 
@@ -61,16 +65,31 @@ def backward(dH, A, W, hs, ghn, C):
         a, d = A[t], dGH[t]
         for b in range(B):
             ab, db, dh, hp, gn, cb = a[b], d[b], dH[t, b], hs[t, b], ghn[t, b], carry[b]
+            rg, zg, ng = ab[:H], ab[H : 2 * H], ab[2 * H :]
+            dr, dz, dn = db[:H], db[H : 2 * H], db[2 * H :]
+            # one loop per formula over (H,) views (vectorised); each gate's value is read before the
+            # loop that overwrites it with its gradient
             for j in range(H):
-                r, z, n = ab[j], ab[H + j], ab[2 * H + j]
-                dhj = dh[j] + cb[j]
-                dh[j] = dhj
-                dan = dhj * (one - z) * (one - n * n)
-                dar = dan * gn[j] * r * (one - r)
-                daz = dhj * (hp[j] - n) * z * (one - z)
-                ab[j], ab[H + j], ab[2 * H + j] = dar, daz, dan
-                db[j], db[H + j], db[2 * H + j] = dar, daz, dan * r
-                cb[j] = dhj * z
+                dh[j] += cb[j]  # total dE/dh_t: the loss's, through W_hh (last pass) and through z
+            for j in range(H):
+                cb[j] = dh[j] * zg[j]  # the direct path into dE/dh_{t-1}
+            for j in range(H):
+                n = ng[j]
+                dn[j] = dh[j] * (one - zg[j]) * (one - n * n)  # dE/d(gx_n + r gh_n)
+            for j in range(H):
+                z = zg[j]
+                dz[j] = dh[j] * (hp[j] - ng[j]) * z * (one - z)  # dE/d(gx_z + gh_z)
+            for j in range(H):
+                zg[j] = dz[j]
+            for j in range(H):
+                ng[j] = dn[j]  # dE/dgx_n
+            for j in range(H):
+                dn[j] = dn[j] * rg[j]  # dE/dgh_n = r dE/d(pre-tanh)
+            for j in range(H):
+                r = rg[j]
+                dr[j] = ng[j] * gn[j] * r * (one - r)  # dE/d(gx_r + gh_r)
+            for j in range(H):
+                rg[j] = dr[j]
         if t > 0:
             matmul(d, W, dH[t - 1], one, one)  # dE/dh_{t-1} += dgh_t W_hh (+ carry, next pass)
         else:
