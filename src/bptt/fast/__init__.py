@@ -33,14 +33,14 @@ G1_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "identity": 3}
 # B=1, H=32 0.97 vs 0.30 ms; B=1, H=256 2.2 vs 2.0; B=8, H=64 1.9 vs 2.1; B=32, H=128 7.0 vs 18).
 AUTO_MAX_WORK = 30_000
 
-# With NumPy's BLAS found, "auto" still picks numba only where it measured faster: up to this recurrent work
-# per step (B * H * H) and H <= AUTO_MAX_HIDDEN. Measured (float32, one BLAS thread, CPU time, min of 7,
-# NumPy loop vs compiled loops, ms): Elman B=8 H=64 0.51 vs 0.61, B=32 H=64 1.79 vs 2.92, text H=128 B=32
-# T=50 3.72 vs 5.56 (so Elman keeps AUTO_MAX_WORK); LSTM B=8 H=64 3.45 vs 2.35, B=32 H=64 10.1 vs 6.7,
-# B=8 H=128 6.3 vs 5.0, B=1 H=256 7.1 vs 11.2, text H=128 B=32 16.2 vs 18.5; GRU alike (B=8 H=128 4.6 vs
-# 3.4, B=1 H=256 5.1 vs 8.5, text 13.0 vs 13.6).
-AUTO_MAX_WORK_GATED = 131_072
-AUTO_MAX_HIDDEN = 128
+# With NumPy's BLAS found, "auto" takes numba at every size of the cases it covers: since the loops run one
+# vectorised pass per formula and large B = 1 products go to ?gemv reading W itself (no W^T copy), they
+# measured faster than the NumPy loop everywhere (idle 2-core AMD EPYC VM, forward + backward, T=50 (30 at
+# H=512, 10 at H=1024), min of 5, NumPy loop / compiled, float32 with OpenBLAS's own SkylakeX kernel):
+# Elman B=1 H=32 3.8x, B=1 H=256 1.13x, B=8 H=64 1.32x, B=32 H=128 1.18x, B=64 H=512 1.10x, B=128 H=1024
+# 1.13x; LSTM 12.1x, 2.56x, 2.76x, 2.76x, 1.85x, 1.46x; GRU 12.2x, 2.74x, 2.20x, 1.77x, 1.48x, 1.35x; float64
+# and OPENBLAS_CORETYPE=Haswell alike (smallest: Elman float64 B=8 H=64 1.03x, B=64 H=256 1.02x). Before
+# that rework they lost from B=32 H=128 on, and AUTO_MAX_WORK_GATED = 131,072 / H <= 128 held them back.
 
 _numba_module = None
 _numba_error = None
@@ -125,11 +125,9 @@ def _choose(net, B, reaches_all, lengths, resets, backend, max_states) -> str:
 
 
 def _auto_size(net, B: int) -> bool:
-    """Whether "auto" takes the compiled loops at this size (see AUTO_MAX_WORK_GATED for the figures)."""
-    work = work_per_step(net, B)
-    if net.cell.name == "elman" or not blas_available():
-        return work <= AUTO_MAX_WORK
-    return work <= AUTO_MAX_WORK_GATED and net.n_hidden <= AUTO_MAX_HIDDEN
+    """Whether "auto" takes the compiled loops at this size: always with NumPy's BLAS (see the figures
+    above), up to AUTO_MAX_WORK without it."""
+    return blas_available() or work_per_step(net, B) <= AUTO_MAX_WORK
 
 
 def backend_for(net, B: int, *, T: int | None = None, truncate=None, lengths=None, resets=None,
@@ -167,5 +165,5 @@ def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_s
     return E, out
 
 
-__all__ = ["AUTO_MAX_HIDDEN", "AUTO_MAX_WORK", "AUTO_MAX_WORK_GATED", "BACKENDS", "backend_for", "blas_available", "gradients", "numba_available",
+__all__ = ["AUTO_MAX_WORK", "BACKENDS", "backend_for", "blas_available", "gradients", "numba_available",
            "numba_kernel", "numba_unsupported", "work_per_step"]

@@ -34,6 +34,13 @@ _SIG = {p: types.void(_i64, _i64, _i64, _i64, _i64, _i64, t, _vp, _i64, _vp, _i6
         for p, t in (("s", types.float32), ("d", types.float64))}
 _sgemm = types.ExternalFunction("bptt_sgemm", _SIG["s"])
 _dgemm = types.ExternalFunction("bptt_dgemm", _SIG["d"])
+# ?gemv(order, trans, M, N, alpha, A, lda, x, incx, beta, y, incy): for products of one row (B = 1),
+# where ?gemm is slow (OpenBLAS's Haswell sgemm with M = 1: LSTM B=1 H=256 took 5.5 ms against 3.1 ms
+# for NumPy's loop, which calls ?gemv there)
+_SIGV = {p: types.void(_i64, _i64, _i64, _i64, t, _vp, _i64, _vp, _i64, t, _vp, _i64)
+         for p, t in (("s", types.float32), ("d", types.float64))}
+_sgemv = types.ExternalFunction("bptt_sgemv", _SIGV["s"])
+_dgemv = types.ExternalFunction("bptt_dgemv", _SIGV["d"])
 
 
 def _candidates() -> list[str]:
@@ -52,7 +59,7 @@ def _candidates() -> list[str]:
 
 
 def _find_blas():
-    """(library path, {'s': address, 'd': address}) of NumPy's ILP64 BLAS, or None."""
+    """(library path, {'s': ?gemm, 'd': ?gemm, 'sv': ?gemv, 'dv': ?gemv addresses}) of NumPy's ILP64 BLAS, or None."""
     for path in _candidates():
         try:
             lib = ctypes.CDLL(path)
@@ -61,6 +68,8 @@ def _find_blas():
         for pattern in _SYMBOLS:
             try:
                 addrs = {p: ctypes.cast(getattr(lib, pattern.format(p)), ctypes.c_void_p).value for p in "sd"}
+                addrs.update({p + "v": ctypes.cast(getattr(lib, pattern.format(p).replace("gemm", "gemv")),
+                                                   ctypes.c_void_p).value for p in "sd"})
             except AttributeError:
                 continue
             return path, addrs
@@ -102,8 +111,8 @@ _found = _find_blas()
 HAVE_BLAS = _found is not None
 LIBRARY = _found[0] if _found else None
 if _found:
-    llb.add_symbol("bptt_sgemm", _found[1]["s"])
-    llb.add_symbol("bptt_dgemm", _found[1]["d"])
+    for _p in ("s", "d", "sv", "dv"):
+        llb.add_symbol(f"bptt_{_p[0]}gem{'v' if _p.endswith('v') else 'm'}", _found[1][_p])
 else:
     _fallbacks = {p: _fallback(dt) for p, dt in (("s", np.float32), ("d", np.float64))}  # kept alive
     llb.add_symbol("bptt_sgemm", _fallbacks["s"].address)
@@ -139,6 +148,23 @@ def _gemm_impl(A, B, C, trans_b, alpha, beta):
     return impl
 
 
+def gemv(A, trans, x, y, alpha, beta):
+    """y (1, n) = alpha x (1, k) @ (A if trans else A^T) + beta y, A (k, n) or (n, k) C-contiguous, as ?gemv;
+    NumPy's BLAS only (HAVE_BLAS). Callable from compiled code only."""
+    raise NotImplementedError("bptt.fast.blas.gemv runs inside numba-compiled functions only")
+
+
+@overload(gemv)
+def _gemv_impl(A, trans, x, y, alpha, beta):
+    f = _sgemv if A.dtype == types.float32 else _dgemv
+
+    def impl(A, trans, x, y, alpha, beta):
+        R, Cn = A.shape
+        f(ROW_MAJOR, TRANS if trans else NO_TRANS, R, Cn, alpha, _ptr(A), Cn, _ptr(x), 1, beta, _ptr(y), 1)
+
+    return impl
+
+
 # products of at most this many multiply-adds run as compiled axpy loops (no library call): at B = 1
 # a BLAS call costs more than the arithmetic (config A, Elman, float32: 0.115 ms with ?gemm per step,
 # 0.083 ms with the loops)
@@ -152,6 +178,12 @@ def matmul(A, B, C, alpha, beta):
     products, NumPy's BLAS otherwise. Callable from compiled code only."""
     M, K = A.shape
     N = B.shape[1]
+    if M * K * N > SMALL and HAVE_BLAS:
+        if M == 1:
+            gemv(B, True, A, C, alpha, beta)
+        else:
+            gemm(A, B, C, False, alpha, beta)
+        return
     if M * K * N > SMALL:
         gemm(A, B, C, False, alpha, beta)
         return
@@ -166,4 +198,27 @@ def matmul(A, B, C, alpha, beta):
                 c[n] += s * b[n]
 
 
-__all__ = ["HAVE_BLAS", "LIBRARY", "SMALL", "gemm", "matmul"]
+__all__ = ["HAVE_BLAS", "LIBRARY", "SMALL", "gemm", "gemv", "matmul", "matmul_t", "needs_wt"]
+
+
+@numba.njit(inline="always", error_model="numpy")
+def matmul_t(A, W, WT, C, alpha, beta):
+    """C (M, N) = alpha A (M, K) @ W^T + beta C for W (N, K), beta 0 or 1: with NumPy's BLAS, large
+    products read W itself (?gemm with B transposed; ?gemv when M = 1), so that a kernel holding W for its
+    backward product keeps one copy of the weights in cache (LSTM, B=1, H=1024, float32: W and W^T, 32 MB,
+    no longer fit the 32 MB L3, and the compiled loop took 4x NumPy's); small ones (and every product
+    without BLAS) use WT = W^T contiguous (see ``needs_wt``). Callable from compiled code only."""
+    M, K = A.shape
+    N = W.shape[0]
+    if M * K * N > SMALL and HAVE_BLAS:
+        if M == 1:
+            gemv(W, False, A, C, alpha, beta)
+        else:
+            gemm(A, W, C, True, alpha, beta)
+        return
+    matmul(A, WT, C, alpha, beta)
+
+
+def needs_wt(M: int, W) -> bool:
+    """Whether ``matmul_t`` of an (M, K) operand with W (N, K) reads WT (else an empty (0, 0) array will do)."""
+    return M * W.shape[0] * W.shape[1] <= SMALL or not HAVE_BLAS

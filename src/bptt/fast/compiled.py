@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import losses
-from . import G1_CODES, numba_elman, numba_gru, numba_lstm
+from . import G1_CODES, blas, numba_elman, numba_gru, numba_lstm
 from .mathfn import consts
 
 
@@ -35,16 +35,17 @@ def gradients(net, X, D, loss, lmask, carry):
     T, B = X.shape[:2]
     C = consts(net.dtype)
     W = np.ascontiguousarray(p[cell.w_rec])
-    WT = np.ascontiguousarray(W.T)  # the forward product as C += A B: axpy loops or ?gemm without transposes
+    # W^T contiguous for the forward product's axpy loops (small products); large ones read W (blas.matmul_t)
+    WT = np.ascontiguousarray(W.T) if blas.needs_wt(B, W) else np.empty((0, 0), W.dtype)
     h0 = np.ascontiguousarray(carry[0])
     GX = np.ascontiguousarray(cell.project(p, X))  # (T, B, G*H), overwritten by the compiled loops
     if cell.name == "elman":
-        hs = numba_elman.forward_recurrence(GX, WT, h0, G1_CODES[cell.g1.name], C)
+        hs = numba_elman.forward_recurrence(GX, W, WT, h0, G1_CODES[cell.g1.name], C)
     elif cell.name == "lstm":
         GX += p["b_hh"]  # a_t = GX_t + b_hh + h_{t-1} W_hh^T: both biases once, before the loop
-        hs, cs, tcs = numba_lstm.forward(GX, WT, h0, np.ascontiguousarray(carry[1]), C)
+        hs, cs, tcs = numba_lstm.forward(GX, W, WT, h0, np.ascontiguousarray(carry[1]), C)
     else:
-        hs, ghn = numba_gru.forward(GX, WT, p["b_hh"], h0, C)
+        hs, ghn = numba_gru.forward(GX, W, WT, p["b_hh"], h0, C)
     Wy, by = net.params["Wy"], net.params["by"]
     Sf = hs[1:].reshape(T * B, -1)
     Z = (Sf @ Wy.T).reshape(T, B, -1)

@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from . import G1_CODES
-from .blas import matmul
+from .blas import matmul, matmul_t
 from .mathfn import scalars, sigmoid, tanh
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -83,8 +83,8 @@ def _dg_rows(dz, S, code, K):
 
 
 @_jit
-def forward_recurrence(GX, WsT, s0, g1, C):
-    """GX (T, B, H) input parts, overwritten; WsT (H, H) = Ws^T contiguous; s0 (B, H); g1 a code;
+def forward_recurrence(GX, Ws, WsT, s0, g1, C):
+    """GX (T, B, H) input parts, overwritten; Ws (H, H); WsT = Ws^T contiguous, or empty when ``blas.needs_wt`` says it is not read; s0 (B, H); g1 a code;
     C = ``mathfn.consts``.
     Returns S (T+1, B, H) with S[0] = s0 and S[t+1] = g1(GX[t] + S[t] Ws^T)."""
     T, B, H = GX.shape
@@ -94,7 +94,7 @@ def forward_recurrence(GX, WsT, s0, g1, C):
     S[0] = s0
     for t in range(T):
         z = GX[t]
-        matmul(S[t], WsT, z, one, one)  # z = GX_t + S_{t-1} Ws^T
+        matmul_t(S[t], Ws, WsT, z, one, one)  # z = GX_t + S_{t-1} Ws^T
         _g_rows(z, S[t + 1], g1, K)
     return S
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .blas import matmul
+from .blas import matmul, matmul_t
 from .mathfn import scalars, sigmoid, tanh
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
 @_jit
-def forward(GX, WT, bh, h0, C):
-    """GX (T, B, 3H) = x_t W_ih^T + b_ih, overwritten with (r, z, n) of each step; WT (H, 3H) = W_hh^T,
+def forward(GX, W, WT, bh, h0, C):
+    """GX (T, B, 3H) = x_t W_ih^T + b_ih, overwritten with (r, z, n) of each step; W (3H, H) = W_hh, WT = W_hh^T contiguous (or empty: ``blas.needs_wt``),
     bh (3H,) = b_hh; h0 (B, H). Returns hs (T+1, B, H) (hs[0] = h0) and ghn (T, B, H) = W_hn h_{t-1} + b_hn."""
     T, B, G = GX.shape
     H = G // 3
@@ -31,7 +31,7 @@ def forward(GX, WT, bh, h0, C):
     gh = np.empty((B, G), GX.dtype)
     hs[0] = h0
     for t in range(T):
-        matmul(hs[t], WT, gh, one, zero)  # gh = h_{t-1} W_hh^T
+        matmul_t(hs[t], W, WT, gh, one, zero)  # gh = h_{t-1} W_hh^T
         a = GX[t]
         for b in range(B):
             ab, ghb, hp, hn, gn = a[b], gh[b], hs[t, b], hs[t + 1, b], ghn[t, b]

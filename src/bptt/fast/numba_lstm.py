@@ -12,16 +12,16 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .blas import matmul
+from .blas import matmul, matmul_t
 from .mathfn import scalars, sigmoid, tanh
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
 @_jit
-def forward(GX, WT, h0, c0, C):
+def forward(GX, W, WT, h0, c0, C):
     """GX (T, B, 4H) = x_t W_ih^T + b_ih + b_hh, overwritten with the gates (i, f, g, o) of each step;
-    WT (H, 4H) = W_hh^T contiguous; h0, c0 (B, H); C = ``mathfn.consts``. Returns hs (T+1, B, H) (hs[0] = h0),
+    W (4H, H) = W_hh; WT = W_hh^T contiguous, or empty when ``blas.needs_wt`` says it is not read; h0, c0 (B, H); C = ``mathfn.consts``. Returns hs (T+1, B, H) (hs[0] = h0),
     cs (T+1, B, H) (cs[0] = c0) and tcs (T, B, H) = tanh(c_t)."""
     T, B, G = GX.shape
     H = G // 4
@@ -34,7 +34,7 @@ def forward(GX, WT, h0, c0, C):
     cs[0] = c0
     for t in range(T):
         a = GX[t]
-        matmul(hs[t], WT, a, one, one)  # a = GX_t + h_{t-1} W_hh^T
+        matmul_t(hs[t], W, WT, a, one, one)  # a = GX_t + h_{t-1} W_hh^T
         for b in range(B):
             ab, cp, cn, tc, hn = a[b], cs[t, b], cs[t + 1, b], tcs[t, b], hs[t + 1, b]
             ig, fg, gg, og = ab[:H], ab[H : 2 * H], ab[2 * H : 3 * H], ab[3 * H :]
