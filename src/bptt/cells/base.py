@@ -103,14 +103,15 @@ class Cell(ABC):
         """d(new carry)/d(carry) for each stream: (B, n_carry*H, n_carry*H)."""
 
     # ---- weight gradients from the per-step pre-activation gradients ------------------------------
-    def weight_grads(self, X, Hprev, dGX, dGH, n_in: int | None = None) -> dict:
+    def weight_grads(self, X, Hprev, dGX, dGH, n_in: int | None = None, scatter=codes.weight_grad) -> dict:
         """Sum over steps as single GEMMs. X (T,B,I), Hprev (T,B,H), dGX and dGH (T,B,G*H). Integer X
-        (T,B) codes: dW_in as a scatter-add of dGX's rows (``bptt.codes``); ``n_in`` gives I then."""
+        (T,B) codes: dW_in as a scatter-add of dGX's rows (``scatter``: ``bptt.codes.weight_grad``, or the
+        compiled one of ``bptt.fast``); ``n_in`` gives I then."""
         T, B = X.shape[:2]
         gx = dGX.reshape(T * B, -1)
         gh = dGH.reshape(T * B, -1)
         g = {
-            self.w_in: codes.weight_grad(dGX, X, n_in) if codes.is_codes(X) else gx.T @ X.reshape(T * B, -1),
+            self.w_in: scatter(dGX, X, n_in) if codes.is_codes(X) else gx.T @ X.reshape(T * B, -1),
             self.w_rec: gh.T @ Hprev.reshape(T * B, -1),
         }
         if self.b_in is not None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import losses
-from . import G1_CODES, blas, numba_elman, numba_gru, numba_lstm
+from . import G1_CODES, blas, numba_codes, numba_elman, numba_gru, numba_lstm
 from .mathfn import consts
 
 
@@ -64,7 +64,7 @@ def gradients(net, X, D, loss, lmask, carry):
         dGH, dh0 = numba_gru.backward(dH, GX, W, hs, ghn, C)
         ds0 = (dh0,)
         dGX = GX
-    g = cell.weight_grads(X, hs[:-1], dGX, dGH, n_in=net.n_in)
+    g = cell.weight_grads(X, hs[:-1], dGX, dGH, n_in=net.n_in, scatter=numba_codes.weight_grad)
     g["Wy"] = dZf.T @ Sf
     g["by"] = dZf.sum(axis=0)
     return E, g, ds0

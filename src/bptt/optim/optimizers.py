@@ -67,11 +67,23 @@ def _step(name: str, hp: dict, p: np.ndarray, g: np.ndarray, slots: tuple, lr: f
     b1, b2 = hp["betas"]
     if name == "adamw":
         p = p * (1.0 - lr * hp["weight_decay"])  # decoupled decay, before the step
-    m = slots[0] + (1.0 - b1) * (g - slots[0])  # torch's lerp for weight < 0.5
-    v = b2 * slots[1] + (1.0 - b2) * g * g
+    # the same operations as m = m0 + (1 - b1) (g - m0); v = b2 v0 + (1 - b2) g g; p + (-s m) / denom,
+    # in place on the new arrays (bitwise the same results, half the temporaries: 0.4 -> 0.25 ms per
+    # Adam step of the text LSTM's 132k parameters)
+    m = np.subtract(g, slots[0])
+    m *= 1.0 - b1
+    m += slots[0]  # torch's lerp for weight < 0.5
+    v = np.multiply(g, 1.0 - b2)
+    v *= g
+    v += np.multiply(slots[1], b2)
     step_size = lr / (1.0 - b1 ** k)
-    denom = np.sqrt(v) / (1.0 - b2 ** k) ** 0.5 + hp["eps"]
-    return p + (-step_size * m) / denom, (m, v)
+    denom = np.sqrt(v)
+    denom /= (1.0 - b2 ** k) ** 0.5
+    denom += hp["eps"]
+    new = np.multiply(m, -step_size)
+    new /= denom
+    new += p
+    return new, (m, v)
 
 
 @dataclass(frozen=True)
