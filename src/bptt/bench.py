@@ -255,6 +255,19 @@ def machine_info() -> dict:
     return info
 
 
+def blas_env_note(m: dict) -> str | None:
+    """A line for the tables when the environment overrides OpenBLAS's kernel choice (OPENBLAS_CORETYPE):
+    every NumPy product then runs that kernel whatever the CPU (on the AVX-512 machine of our figures,
+    Haswell's AVX2 kernels ran float32 GEMMs at about half the speed of OpenBLAS's own choice, SkylakeX),
+    while torch's oneDNN kernels are not affected: the ratios then say more about the override than
+    about bptt."""
+    core = m.get("env", {}).get("OPENBLAS_CORETYPE")
+    if not core:
+        return None
+    return (f"note: OPENBLAS_CORETYPE={core} is set, so OpenBLAS runs its {core} kernels on this CPU (torch's are not "
+            "affected); for the kernel OpenBLAS picks itself run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bptt bench ...")
+
+
 def bench_case(c: Config, cell: str, dtype, repeats: int, threads: int, naive=None, contenders=None,
                pause: float = 0.0, train_step: bool = False) -> dict:
     """Time every available contender on one case, interleaved; returns a row (times in seconds).
@@ -349,7 +362,8 @@ def format_table(result: dict) -> str:
                                          for k, v in result["peak_gflops"].items()),
              f"times in ms, min over {result['repeats']} interleaved rounds (each: {result['pause']:g} s pause, then "
              f"{BURST:g} s of calls); "
-             "ratio = torch / best bptt; floor = the GEMMs alone (NumPy)", ""]
+             "ratio = torch / best bptt; floor = the GEMMs alone (NumPy)"] + \
+        [n for n in (blas_env_note(m),) if n] + [""]
     head = ["cfg", "I,H,O,B,T", "cell", "dtype", "mode", "numpy", "numba", "torch", "naive", "floor", "GF/s",
             "torch/bptt", "goal", "bptt/floor", "naive/bptt"]
     rows = []

@@ -206,8 +206,10 @@ def _ms(t):
 
 
 def format_table(result: dict) -> str:
+    from .bench import blas_env_note
+
     m = result["machine"]
-    blas = ", ".join(f"{d.get('internal_api')} {d.get('version')} ({d.get('num_threads')} threads)"
+    blas = ", ".join(f"{d.get('internal_api')} {d.get('version')} ({d.get('architecture')}, {d.get('num_threads')} threads)"
                      for d in m["blas"] if d.get("internal_api")) or "unknown"
     lines = [f"machine: {m['cpu']}, {m['cores']} cores; numpy {m['numpy']}; BLAS: {blas}; "
              f"torch {m.get('torch', 'not installed')}; {result['threads']} BLAS/torch threads; load average "
@@ -215,7 +217,8 @@ def format_table(result: dict) -> str:
              f"clock: {result['clock']} ({'CPU time of the process, all threads' if result['clock'] == 'cpu' else 'wall'})",
              f"one training step of `bptt train text` (batch, forward, backward, clip, Adam, metrics row), ms; "
              f"min over {result['repeats']} interleaved rounds ({result['pause']:g} s pause, then "
-             f"{BURST:g} s of steps); ratio = faster torch / bptt (torch always float32)", ""]
+             f"{BURST:g} s of steps); ratio = faster torch / bptt (torch always float32)"] + \
+        [n for n in (blas_env_note(m),) if n] + [""]
     head = ["cell", "dtype", "V,H,B,T", "bptt", "torch one-hot", "torch embed", "torch/bptt", "goal"]
     rows = []
     for r in result["rows"]:

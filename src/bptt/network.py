@@ -191,8 +191,9 @@ class Network:
 
     def _carry0(self, s0, B):
         """User-facing s0 -> carry[l][d] = tuple of (B, H)."""
-        if s0 is None:
-            s0 = self.initial_state(B)
+        if s0 is None:  # zeros: nothing to validate
+            return [[tuple(np.zeros((B, self.n_hidden), self.dtype) for _ in range(self.cell.n_carry))
+                     for _ in range(self.directions)] for _ in range(self.layers)]
         parts = (s0,) if self.cell.n_carry == 1 else s0
         if self.cell.n_carry > 1 and (not isinstance(s0, (tuple, list)) or len(s0) != self.cell.n_carry):
             raise InputError(f"s0: expected a tuple of {self.cell.n_carry} arrays (h0, c0) for the {self.cell_name} cell")
@@ -212,8 +213,7 @@ class Network:
         flat = [c for dirs in carries for c in dirs]
         parts = []
         for k in range(self.cell.n_carry):
-            a = np.stack([c[k] for c in flat])
-            parts.append(a[0] if len(flat) == 1 else a)
+            parts.append(flat[0][k].copy() if len(flat) == 1 else np.stack([c[k] for c in flat]))
         return parts[0] if self.cell.n_carry == 1 else tuple(parts)
 
     def _masks(self, T, B, lengths, resets):

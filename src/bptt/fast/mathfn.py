@@ -21,6 +21,7 @@ the dtype, so that a float32 loop has no float64 variable. Kernels read the scal
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
@@ -37,13 +38,19 @@ _LN2_LO = 1.4286068203094173e-06  # ln2 - hi to full precision (not math.log(2) 
 
 def consts(dtype) -> np.ndarray:
     """The constants of the functions below, in ``dtype``: [0, 1, 2, 0.5, 1/ln2, ln2 hi, ln2 lo, tanh's
-    clamp, exp's clamp, 1/2!, ..., 1/13!]."""
-    dt = np.dtype(dtype)
+    clamp, exp's clamp, 1/2!, ..., 1/13!]. Made once per dtype (read-only)."""
+    return _consts(np.dtype(dtype))
+
+
+@functools.lru_cache(maxsize=None)
+def _consts(dt: np.dtype) -> np.ndarray:
     tanh_clamp = 20.0 if dt == np.float64 else 9.5  # tanh is 1.0 in the dtype beyond (19.1 / 9.0)
     exp_clamp = -math.log(np.finfo(dt).tiny)  # exp(-clamp): the dtype's smallest normal number
     head = [0.0, 1.0, 2.0, 0.5, 1 / math.log(2), _LN2_HI, _LN2_LO, tanh_clamp, exp_clamp]
     head += [1.0 / math.factorial(n) for n in range(2, 14)]
-    return np.array(head, dt)
+    out = np.array(head, dt)
+    out.flags.writeable = False
+    return out
 
 
 @_jit_inline
