@@ -479,3 +479,19 @@ def test_train_says_which_gradient_loop_runs(tmp_path, capsys):
     assert main(["train", "adding", "--length", "5", "--steps", "2", "--hidden", "4", "--batch", "2",
                  "--layers", "2", "--heldout", "4", "--out", str(tmp_path / "r2")]) == 0
     assert "gradients: NumPy loop, float32" in capsys.readouterr().err.splitlines()[0]
+
+
+def test_kernel_cache_drops_kernels_compiled_from_other_sources(tmp_path):
+    """numba's cache checks a kernel's own file only; bptt.fast stamps the whole package's sources."""
+    from bptt.fast import kernel_cache
+
+    disp = types.SimpleNamespace(_cache=types.SimpleNamespace(_cache_path=str(tmp_path)))
+    for name in ("numba_lstm.forward-21.py311.nbi", "numba_lstm.forward-21.py311.1.nbc", "other.f-1.py311.nbi"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / kernel_cache.STAMP).write_text("an older hash\n")
+    kernel_cache.drop_stale([disp])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [kernel_cache.STAMP, "other.f-1.py311.nbi"]
+    assert (tmp_path / kernel_cache.STAMP).read_text().strip() == kernel_cache.sources_hash()
+    (tmp_path / "numba_gru.backward-49.py311.nbi").write_bytes(b"x")  # compiled from today's sources
+    kernel_cache.drop_stale([disp])
+    assert (tmp_path / "numba_gru.backward-49.py311.nbi").exists()

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import activations, cells, loop, losses, validate
+from . import activations, cells, loop, losses, products, validate
 from .errors import InputError
 from .gradients import Gradients
 
@@ -265,7 +265,7 @@ class Network:
         loss_steps = np.flatnonzero(lmask.any(axis=1))
         if truncate is None or truncate > loss_steps.max():
             # every term reaches step 0: full BPTT, one window, the loss injected at every loss step
-            windows = [(0, T - 1, dZ @ Wy)]
+            windows = [(0, T - 1, products.matmul(dZ.reshape(T * B, -1), Wy).reshape(T, B, -1))]
         else:
             # one window per loss term E_t: S_t ... S_{t-k+1}, the state before it a constant
             windows = []

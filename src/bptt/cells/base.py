@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import codes
+from .. import codes, products
 from ..errors import InputError
 
 INITS = ("uniform", "orthogonal", "identity")
@@ -83,7 +83,7 @@ class Cell(ABC):
         if codes.is_codes(X):
             return codes.project(p[self.w_in], p[self.b_in] if self.b_in is not None else None, X)
         T, B, n_in = X.shape
-        GX = (X.reshape(T * B, n_in) @ p[self.w_in].T).reshape(T, B, -1)
+        GX = products.matmul(X.reshape(T * B, n_in), p[self.w_in].T).reshape(T, B, -1)
         if self.b_in is not None:
             GX += p[self.b_in]
         return GX

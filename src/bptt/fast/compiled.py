@@ -21,9 +21,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import losses
-from . import G1_CODES, blas, numba_codes, numba_elman, numba_gru, numba_lstm
+from .. import losses, products
+from . import G1_CODES, blas, kernel_cache, numba_codes, numba_elman, numba_gru, numba_lstm
 from .mathfn import consts
+
+# before the first call: drop cached kernels compiled from other sources (see kernel_cache)
+kernel_cache.drop_stale([numba_elman.forward_recurrence, numba_elman.backward_recurrence, numba_lstm.forward,
+                         numba_lstm.backward, numba_gru.forward, numba_gru.backward, numba_codes.scatter_rows])
 
 
 def gradients(net, X, D, loss, lmask, carry):
@@ -52,7 +56,7 @@ def gradients(net, X, D, loss, lmask, carry):
     Z += by
     E, _, dZ = losses.output_loss(loss, net.g2, Z, D, lmask)
     dZf = dZ.reshape(T * B, -1)
-    dH = (dZf @ Wy).reshape(T, B, -1)
+    dH = products.matmul(dZf, Wy).reshape(T, B, -1)
     if cell.name == "elman":
         ds0 = (numba_elman.backward_recurrence(dH, hs, W, G1_CODES[cell.g1.name], C),)
         dGX = dGH = dH
