@@ -25,10 +25,11 @@ def is_codes(X: np.ndarray) -> bool:
     return X.ndim == 2 and X.dtype.kind in "iu"
 
 
-def project(W_in: np.ndarray, b_in: np.ndarray | None, codes: np.ndarray) -> np.ndarray:
-    """GX (T, B, G*H) = W_in[:, codes] + b_in, as one gather from the table W_in^T + b_in."""
+def project(W_in: np.ndarray, b_in: np.ndarray | None, codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """GX (T, B, G*H) = W_in[:, codes] + b_in, as one gather from the table W_in^T + b_in (into ``out``
+    when given)."""
     table = W_in.T + b_in if b_in is not None else np.ascontiguousarray(W_in.T)  # (n_in, G*H)
-    return np.take(table, codes, axis=0)
+    return np.take(table, codes, axis=0, out=out)
 
 
 def _grouped(codes: np.ndarray):

@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 
-def matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """A (M, K) @ B (K, N) -> (M, N); K == 1 as the broadcast product A * B."""
+def matmul(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """A (M, K) @ B (K, N) -> (M, N) (into ``out`` when given); K == 1 as the broadcast product A * B."""
     if A.shape[-1] == 1 and B.shape[0] == 1:
-        return A * B
-    return A @ B
+        return np.multiply(A, B, out=out)
+    return np.matmul(A, B, out=out)
 
 
 __all__ = ["matmul"]

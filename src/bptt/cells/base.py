@@ -77,13 +77,15 @@ class Cell(ABC):
         (e.g. a contiguous transposed weight). ``step`` and ``step_back`` must also work without them."""
         return p
 
-    def project(self, p: dict, X: np.ndarray) -> np.ndarray:
+    def project(self, p: dict, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """GX = X W_in^T + b_in for all steps at once. X (T, B, I) -> (T, B, G*H), one GEMM; integer
-        X (T, B) (class codes, see ``bptt.codes``) -> the same as one row lookup of W_in^T + b_in."""
+        X (T, B) (class codes, see ``bptt.codes``) -> the same as one row lookup of W_in^T + b_in.
+        ``out``: a C-contiguous (T, B, G*H) array to write GX into (the compiled loops' reused buffer)."""
         if codes.is_codes(X):
-            return codes.project(p[self.w_in], p[self.b_in] if self.b_in is not None else None, X)
+            return codes.project(p[self.w_in], p[self.b_in] if self.b_in is not None else None, X, out=out)
         T, B, n_in = X.shape
-        GX = products.matmul(X.reshape(T * B, n_in), p[self.w_in].T).reshape(T, B, -1)
+        o2 = None if out is None else out.reshape(T * B, -1)
+        GX = products.matmul(X.reshape(T * B, n_in), p[self.w_in].T, out=o2).reshape(T, B, -1)
         if self.b_in is not None:
             GX += p[self.b_in]
         return GX

@@ -83,14 +83,13 @@ def _dg_rows(dz, S, code, K):
 
 
 @_jit
-def forward_recurrence(GX, Ws, WsT, s0, g1, C):
+def forward_recurrence(GX, Ws, WsT, s0, g1, C, S):
     """GX (T, B, H) input parts, overwritten; Ws (H, H); WsT = Ws^T contiguous, or empty when ``blas.needs_wt`` says it is not read; s0 (B, H); g1 a code;
     C = ``mathfn.consts``.
-    Returns S (T+1, B, H) with S[0] = s0 and S[t+1] = g1(GX[t] + S[t] Ws^T)."""
+    Fills S (T+1, B, H) (the caller's buffer): S[0] = s0 and S[t+1] = g1(GX[t] + S[t] Ws^T)."""
     T, B, H = GX.shape
     K = scalars(C)
     one = K[1]
-    S = np.empty((T + 1, B, H), GX.dtype)
     S[0] = s0
     for t in range(T):
         z = GX[t]

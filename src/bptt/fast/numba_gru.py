@@ -19,15 +19,14 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
 @_jit
-def forward(GX, W, WT, bh, h0, C):
+def forward(GX, W, WT, bh, h0, C, hs, ghn):
     """GX (T, B, 3H) = x_t W_ih^T + b_ih, overwritten with (r, z, n) of each step; W (3H, H) = W_hh, WT = W_hh^T contiguous (or empty: ``blas.needs_wt``),
-    bh (3H,) = b_hh; h0 (B, H). Returns hs (T+1, B, H) (hs[0] = h0) and ghn (T, B, H) = W_hn h_{t-1} + b_hn."""
+    bh (3H,) = b_hh; h0 (B, H). Fills hs (T+1, B, H) (hs[0] = h0) and ghn (T, B, H) = W_hn h_{t-1} + b_hn
+    (the caller's buffers)."""
     T, B, G = GX.shape
     H = G // 3
     K = scalars(C)
     zero, one = K[0], K[1]
-    hs = np.empty((T + 1, B, H), GX.dtype)
-    ghn = np.empty((T, B, H), GX.dtype)
     gh = np.empty((B, G), GX.dtype)
     hs[0] = h0
     for t in range(T):
@@ -47,18 +46,18 @@ def forward(GX, W, WT, bh, h0, C):
                 ng[j] = tanh(ng[j] + rg[j] * gn[j], K)  # n
             for j in range(H):
                 hn[j] = ng[j] + zg[j] * (hp[j] - ng[j])  # h_t = (1 - z) n + z h_{t-1}
-    return hs, ghn
+    return 0
 
 
 @_jit
-def backward(dH, A, W, hs, ghn, C):
+def backward(dH, A, W, hs, ghn, C, dGH):
     """dH (T, B, H): the loss's dE/dh_t, overwritten with the total dE/dh_t; A (T, B, 3H): (r, z, n)
-    from ``forward``, overwritten with dE/dgx_t; W (3H, H) = W_hh. Returns dGH (T, B, 3H) = dE/dgh_t and dE/dh_0 (B, H)."""
+    from ``forward``, overwritten with dE/dgx_t; W (3H, H) = W_hh. Fills dGH (T, B, 3H) = dE/dgh_t (the caller's
+    buffer); returns dE/dh_0 (B, H)."""
     T, B, G = A.shape
     H = G // 3
     K = scalars(C)
     zero, one = K[0], K[1]
-    dGH = np.empty((T, B, G), A.dtype)
     carry = np.zeros((B, H), A.dtype)  # dh_{t+1} * z_{t+1}: the direct path into dE/dh_t
     dh0 = np.empty((B, H), A.dtype)
     for t in range(T - 1, -1, -1):
@@ -95,4 +94,4 @@ def backward(dH, A, W, hs, ghn, C):
         else:
             matmul(d, W, dh0, one, zero)
     dh0 += carry
-    return dGH, dh0
+    return dh0

@@ -19,17 +19,15 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
 @_jit
-def forward(GX, W, WT, h0, c0, C):
+def forward(GX, W, WT, h0, c0, C, hs, cs, tcs):
     """GX (T, B, 4H) = x_t W_ih^T + b_ih + b_hh, overwritten with the gates (i, f, g, o) of each step;
-    W (4H, H) = W_hh; WT = W_hh^T contiguous, or empty when ``blas.needs_wt`` says it is not read; h0, c0 (B, H); C = ``mathfn.consts``. Returns hs (T+1, B, H) (hs[0] = h0),
-    cs (T+1, B, H) (cs[0] = c0) and tcs (T, B, H) = tanh(c_t)."""
+    W (4H, H) = W_hh; WT = W_hh^T contiguous, or empty when ``blas.needs_wt`` says it is not read; h0, c0
+    (B, H); C = ``mathfn.consts``. Fills hs (T+1, B, H) (hs[0] = h0), cs (T+1, B, H) (cs[0] = c0) and
+    tcs (T, B, H) = tanh(c_t) (the caller's buffers: see ``compiled``)."""
     T, B, G = GX.shape
     H = G // 4
     K = scalars(C)
     one = K[1]
-    hs = np.empty((T + 1, B, H), GX.dtype)
-    cs = np.empty((T + 1, B, H), GX.dtype)
-    tcs = np.empty((T, B, H), GX.dtype)
     hs[0] = h0
     cs[0] = c0
     for t in range(T):
@@ -55,7 +53,7 @@ def forward(GX, W, WT, h0, c0, C):
                 tc[j] = tanh(cn[j], K)
             for j in range(H):
                 hn[j] = og[j] * tc[j]  # h_t = o tanh(c_t)
-    return hs, cs, tcs
+    return 0
 
 
 @_jit
