@@ -215,22 +215,21 @@ __all__ = ["HAVE_BLAS", "LIBRARY", "SMALL", "SMALL_ROW", "gemm", "gemv", "matmul
 
 @numba.njit(inline="always", error_model="numpy")
 def matmul_t(A, W, WT, C, alpha, beta):
-    """C (M, N) = alpha A (M, K) @ W^T + beta C for W (N, K), beta 0 or 1: with NumPy's BLAS, large
-    products read W itself (?gemm with B transposed; ?gemv when M = 1), so that a kernel holding W for its
-    backward product keeps one copy of the weights in cache (LSTM, B=1, H=1024, float32: W and W^T, 32 MB,
-    no longer fit the 32 MB L3, and the compiled loop took 4x NumPy's); small ones (and every product
-    without BLAS) use WT = W^T contiguous (see ``needs_wt``). Callable from compiled code only."""
+    """C (M, N) = alpha A (M, K) @ W^T + beta C for W (N, K), beta 0 or 1. With NumPy's BLAS a one-row
+    product (M = 1) is ?gemv reading W itself, so that a kernel holding W for its backward product keeps
+    one copy of the weights in cache (LSTM, B=1, H=1024, float32: W and W^T, 32 MB, did not fit the 32 MB
+    L3, and the compiled loop took 4x NumPy's); every other product reads WT = W^T contiguous (?gemm
+    without transposes: config C's 100 forward products took 1.72 ms so, 2.33 ms as ?gemm of A and W
+    transposed; the axpy loops need it too). ``needs_wt`` says when WT is read. Callable from compiled
+    code only."""
     M, K = A.shape
     N = W.shape[0]
-    if HAVE_BLAS and _library_size(M, K, N):
-        if M == 1:
-            gemv(W, False, A, C, alpha, beta)
-        else:
-            gemm(A, W, C, True, alpha, beta)
+    if M == 1 and HAVE_BLAS and _library_size(M, K, N):
+        gemv(W, False, A, C, alpha, beta)
         return
     matmul(A, WT, C, alpha, beta)
 
 
 def needs_wt(M: int, W) -> bool:
     """Whether ``matmul_t`` of an (M, K) operand with W (N, K) reads WT (else an empty (0, 0) array will do)."""
-    return not HAVE_BLAS or not _library_size(M, W.shape[1], W.shape[0])
+    return not (M == 1 and HAVE_BLAS and _library_size(M, W.shape[1], W.shape[0]))

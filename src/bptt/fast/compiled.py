@@ -69,7 +69,7 @@ def gradients(net, X, D, loss, lmask, carry):
     T, B = X.shape[:2]
     C = consts(net.dtype)
     W = np.ascontiguousarray(p[cell.w_rec])
-    # W^T contiguous for the forward product's axpy loops (small products); large ones read W (blas.matmul_t)
+    # W^T contiguous for the forward products (blas.matmul_t), but for one-row ones, which read W itself
     WT = np.ascontiguousarray(W.T) if blas.needs_wt(B, W) else np.empty((0, 0), W.dtype)
     h0 = np.ascontiguousarray(carry[0])
     H = h0.shape[1]
