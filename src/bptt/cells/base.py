@@ -119,7 +119,8 @@ class Cell(ABC):
         if self.b_in is not None:
             g[self.b_in] = gx.sum(axis=0)
         if self.b_rec is not None:
-            g[self.b_rec] = gh.sum(axis=0)
+            # one sum when both gradients are one array (LSTM and Elman: dE/dgx = dE/dgh)
+            g[self.b_rec] = g[self.b_in].copy() if dGH is dGX and self.b_in is not None else gh.sum(axis=0)
         return g
 
     def weight_terms(self, X, Hprev, dGX, dGH, n_in: int | None = None) -> dict:
