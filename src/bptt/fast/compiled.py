@@ -23,7 +23,7 @@ import threading
 
 import numpy as np
 
-from .. import losses, products
+from .. import codes, losses, products
 from . import G1_CODES, blas, kernel_cache, numba_codes, numba_elman, numba_gru, numba_lstm
 from .mathfn import consts
 
@@ -75,12 +75,20 @@ def gradients(net, X, D, loss, lmask, carry):
     H = h0.shape[1]
     G = W.shape[0]  # G*H: the gate blocks
     buf = workspace((cell.name, T, B, H, G, net.dtype.str))
-    GX = cell.project(p, X, out=buf("GX", (T, B, G)))  # (T, B, G*H), overwritten by the compiled loops
+    GX = buf("GX", (T, B, G))  # (T, B, G*H): x_t W_ih^T + biases, overwritten by the compiled loops
+    if cell.name == "lstm":  # a_t = x_t W_ih^T + (b_ih + b_hh) + h_{t-1} W_hh^T: both biases in one pass
+        bias = p["b_ih"] + p["b_hh"]
+        if codes.is_codes(X):
+            codes.project(p["W_ih"], bias, X, out=GX)  # the biases go into the lookup table
+        else:
+            products.matmul(X.reshape(T * B, -1), p["W_ih"].T, out=GX.reshape(T * B, G))
+            GX += bias
+    else:
+        cell.project(p, X, out=GX)
     hs = buf("hs", (T + 1, B, H))
     if cell.name == "elman":
         numba_elman.forward_recurrence(GX, W, WT, h0, G1_CODES[cell.g1.name], C, hs)
     elif cell.name == "lstm":
-        GX += p["b_hh"]  # a_t = GX_t + b_hh + h_{t-1} W_hh^T: both biases once, before the loop
         cs, tcs = buf("cs", (T + 1, B, H)), buf("tcs", (T, B, H))
         numba_lstm.forward(GX, W, WT, h0, np.ascontiguousarray(carry[1]), C, hs, cs, tcs)
     else:
