@@ -495,3 +495,37 @@ def test_kernel_cache_drops_kernels_compiled_from_other_sources(tmp_path):
     (tmp_path / "numba_gru.backward-49.py311.nbi").write_bytes(b"x")  # compiled from today's sources
     kernel_cache.drop_stale([disp])
     assert (tmp_path / "numba_gru.backward-49.py311.nbi").exists()
+
+
+@pytest.mark.parametrize("cls,kw", [(Elman, {"g1": "tanh"}), (Elman, {"g1": "relu"}), (LSTM, {}), (GRU, {})])
+def test_forward_and_loss_run_the_compiled_loops_like_the_numpy_loop(cls, kw):
+    """forward/loss (held-out evaluation, sampling) take the compiled forward loop under 'auto'."""
+    rng = np.random.default_rng(case_seed(cls.__name__, *kw.values()))
+    net = cls(4, 7, 3, seed=1, **kw)
+    X, D = data(rng, 9, 5, 4, 3, "squared")
+    s0 = net.initial_state(5)
+    s0 = tuple(a + 0.1 for a in s0) if isinstance(s0, tuple) else s0 + 0.1
+    ref = net.forward(X, s0=s0, backend="numpy")
+    got = net.forward(X, s0=s0)  # auto: compiled
+    assert fast.backend_for(net, 5) == "numba"
+    parts = lambda s: s if isinstance(s, tuple) else (s,)  # noqa: E731 - (h,) or (h, c)
+    for a, b in ((ref.Y, got.Y), (ref.S, got.S), *zip(parts(ref.state), parts(got.state))):
+        assert np.max(np.abs(a - b)) <= 1e-12 * np.max(np.abs(a))
+    E, E2 = net.loss(X, D, backend="numpy"), net.loss(X, D, backend="numba")
+    assert abs(E - E2) <= 1e-12 * E
+    Y, E3 = net.forward_loss(X, D)
+    assert abs(E3 - E) <= 1e-12 * E and np.max(np.abs(Y - net.forward(X, backend="numpy").Y)) <= 1e-12
+    codes = rng.integers(0, 4, (9, 5))  # integer inputs: the lookup projection
+    a, b = net.forward(codes, backend="numpy").Y, net.forward(codes, backend="numba").Y
+    assert np.max(np.abs(a - b)) <= 1e-12 * np.max(np.abs(a))
+
+
+def test_forward_backend_errors_and_fallbacks():
+    net = LSTM(2, 3, 1)
+    X = np.ones((4, 2, 2))
+    with pytest.raises(InputError, match="lengths"):
+        net.forward(X, lengths=[4, 3], backend="numba")
+    with pytest.raises(InputError, match="backend"):
+        net.forward(X, backend="fast")
+    a = net.forward(X, lengths=[4, 3]).Y  # auto falls back to the NumPy loop, silently
+    assert np.array_equal(a, net.forward(X, lengths=[4, 3], backend="numpy").Y)

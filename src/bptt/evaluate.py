@@ -15,8 +15,9 @@ def evaluate(net, task, n: int = 512, seed: int = 0, chunk: int = 256) -> dict:
     Ys, E = [], 0.0
     for b0 in range(0, B, chunk):
         xb, db = X[:, b0 : b0 + chunk], D[:, b0 : b0 + chunk]
-        Ys.append(net.forward(xb).Y)
-        E += net.loss(xb, db, loss=task.loss, at=task.at) * xb.shape[1]
+        Y, Eb = net.forward_loss(xb, db, loss=task.loss, at=task.at)  # one forward pass for both
+        Ys.append(Y)
+        E += Eb * xb.shape[1]
     Y = np.concatenate(Ys, axis=1)
     n_loss = loss_mask(task.at, X.shape[0], 1, None, np.float64).sum()
     out = {"loss": float(E / B / n_loss), "sequences": int(B)}

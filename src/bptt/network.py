@@ -232,13 +232,31 @@ class Network:
         Z = (S.reshape(T * B, -1) @ self.params["Wy"].T).reshape(T, B, -1) + self.params["by"]
         return trace, Z
 
-    def forward(self, X, s0=None, lengths=None, resets=None) -> Forward:
-        """Run the net. X (T, B, I) -> Forward(Y (T, B, O), S (T, B, D*H), final state)."""
-        X, _ = self._inputs(X)
+    def _outputs(self, X, s0, lengths, resets, backend):
+        """The forward pass: (S (T, B, D*H) of the top layer, final carries carry[l][d], Z (T, B, O)). The
+        compiled loops run it where ``gradients`` would run them (``backend``, see ``bptt.fast``)."""
         T, B = X.shape[:2]
         _, mask, res = self._masks(T, B, lengths, resets)
-        trace, Z = self._run(X, s0, mask, res)
-        return Forward(self.g2.forward(Z), trace.outputs[-1], self._state_out(trace.final, B))
+        done = None
+        if backend != "numpy":
+            from . import fast  # lazily, as in gradients
+
+            done = fast.forward(self, X, s0, lengths, resets, backend)
+        if done is not None:
+            S, final = done
+            final = [[final]]
+        else:
+            trace = loop.stack_forward(self.cell, self.views(), X, self._carry0(s0, B), mask, res)
+            S, final = trace.outputs[-1], trace.final
+        Z = (S.reshape(T * B, -1) @ self.params["Wy"].T).reshape(T, B, -1) + self.params["by"]
+        return S, final, Z
+
+    def forward(self, X, s0=None, lengths=None, resets=None, *, backend="auto") -> Forward:
+        """Run the net. X (T, B, I) -> Forward(Y (T, B, O), S (T, B, D*H), final state). ``backend`` as in
+        ``gradients``: 'auto' (the compiled loops where they apply), 'numpy' or 'numba'."""
+        X, _ = self._inputs(X)
+        S, final, Z = self._outputs(X, s0, lengths, resets, backend)
+        return Forward(self.g2.forward(Z), S, self._state_out(final, X.shape[1]))
 
     def step(self, x, state=None):
         """One step for generation: x (B, I), state as s0 -> (y (B, O), new state). Same cell code as
@@ -346,13 +364,19 @@ class Network:
         g["E"] = E
         return g
 
-    def loss(self, X, D, loss="squared", at=None, s0=None, lengths=None):
-        """E alone (forward only)."""
+    def loss(self, X, D, loss="squared", at=None, s0=None, lengths=None, *, backend="auto"):
+        """E alone (forward only); ``backend`` as in ``gradients``."""
+        return self.forward_loss(X, D, loss, at, s0, lengths, backend=backend)[1]
+
+    def forward_loss(self, X, D, loss="squared", at=None, s0=None, lengths=None, *, backend="auto"):
+        """(Y (T, B, O), E) from one forward pass: ``forward(X).Y`` and ``loss(X, D, ...)`` together (held-out
+        evaluation needs both)."""
         X, D = self._inputs(X, D, loss)
         T, B = X.shape[:2]
-        lens, mask, _ = self._masks(T, B, lengths, None)
-        _, Z = self._run(X, s0, mask, None)
-        return losses.output_loss(loss, self.g2, Z, D, validate.loss_mask(at, T, B, lens, self.dtype))[0]
+        lens = validate.lengths(lengths, T, B)
+        _, _, Z = self._outputs(X, s0, lengths, None, backend)
+        E, Y, _ = losses.output_loss(loss, self.g2, Z, D, validate.loss_mask(at, T, B, lens, self.dtype))
+        return Y, E
 
 
 class Elman(Network):

@@ -139,6 +139,18 @@ def backend_for(net, B: int, *, T: int | None = None, truncate=None, lengths=Non
     return _choose(net, B, reaches_all, lengths, resets, backend, max_states)
 
 
+def forward(net, X, s0, lengths, resets, backend):
+    """``Network.forward``/``loss``'s recurrence by the compiled loops: (S (T, B, H), final carry tuple), or
+    None when the NumPy loop should run (backend 'numpy', or 'auto' choosing it). X validated (T, B, I) or
+    (T, B) codes. InputError for backend='numba' on a case the loops do not cover."""
+    if backend == "numpy":
+        return None
+    B = X.shape[1]
+    if _choose(net, B, True, lengths, resets, backend, None) != "numba":
+        return None
+    return numba_kernel().forward_states(net, X, net._carry0(s0, B)[0][0])
+
+
 def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_states, bound="soft"):
     """``Network.gradients`` for backend != 'numpy' or max_states set. Returns (E, Gradients), or None
     when the caller's NumPy loop should run (backend 'auto' choosing NumPy)."""
@@ -165,5 +177,5 @@ def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_s
     return E, out
 
 
-__all__ = ["AUTO_MAX_WORK", "BACKENDS", "backend_for", "blas_available", "gradients", "numba_available",
+__all__ = ["AUTO_MAX_WORK", "BACKENDS", "forward", "backend_for", "blas_available", "gradients", "numba_available",
            "numba_kernel", "numba_unsupported", "work_per_step"]

@@ -60,6 +60,47 @@ def workspace(key):
     return buf
 
 
+def _project(cell, p, X, GX):
+    """GX (T, B, G*H) = x_t W_in^T + the biases the loops expect (into the given array): the cell's
+    projection; for the LSTM both biases, a_t = x_t W_ih^T + (b_ih + b_hh) + h_{t-1} W_hh^T, in one pass
+    (or in the integer inputs' lookup table)."""
+    if cell.name != "lstm":
+        return cell.project(p, X, out=GX)
+    T, B, G = GX.shape
+    bias = p["b_ih"] + p["b_hh"]
+    if codes.is_codes(X):
+        return codes.project(p["W_ih"], bias, X, out=GX)
+    products.matmul(X.reshape(T * B, -1), p["W_ih"].T, out=GX.reshape(T * B, G))
+    GX += bias
+    return GX
+
+
+def forward_states(net, X, carry):
+    """The forward pass alone, compiled: S (T, B, H) of the net's one layer and the final carry tuple of
+    (B, H), for ``Network.forward`` and ``Network.loss``. X (T, B, I) or (T, B) codes, validated, in the
+    net's dtype; carry: the initial carry tuple. Fresh arrays (S is returned to the caller)."""
+    cell, p = net.cell, net.views()[0][0]
+    T, B = X.shape[:2]
+    C = consts(net.dtype)
+    W = np.ascontiguousarray(p[cell.w_rec])
+    WT = np.ascontiguousarray(W.T) if blas.needs_wt(B, W) else np.empty((0, 0), W.dtype)
+    h0 = np.ascontiguousarray(carry[0])
+    H, G = h0.shape[1], W.shape[0]
+    GX = _project(cell, p, X, np.empty((T, B, G), net.dtype))
+    hs = np.empty((T + 1, B, H), net.dtype)
+    if cell.name == "elman":
+        numba_elman.forward_recurrence(GX, W, WT, h0, G1_CODES[cell.g1.name], C, hs)
+        final = (hs[T].copy(),)
+    elif cell.name == "lstm":
+        cs, tcs = np.empty((T + 1, B, H), net.dtype), np.empty((T, B, H), net.dtype)
+        numba_lstm.forward(GX, W, WT, h0, np.ascontiguousarray(carry[1]), C, hs, cs, tcs)
+        final = (hs[T].copy(), cs[T].copy())
+    else:
+        numba_gru.forward(GX, W, WT, p["b_hh"], h0, C, hs, np.empty((T, B, H), net.dtype))
+        final = (hs[T].copy(),)
+    return hs[1:], final
+
+
 def gradients(net, X, D, loss, lmask, carry):
     """E and the gradients of a one-layer unidirectional net. X (T, B, I) or (T, B) integer class codes
     (``bptt.codes``: the projection is a row lookup), D targets, lmask (T, B) the
@@ -75,16 +116,7 @@ def gradients(net, X, D, loss, lmask, carry):
     H = h0.shape[1]
     G = W.shape[0]  # G*H: the gate blocks
     buf = workspace((cell.name, T, B, H, G, net.dtype.str))
-    GX = buf("GX", (T, B, G))  # (T, B, G*H): x_t W_ih^T + biases, overwritten by the compiled loops
-    if cell.name == "lstm":  # a_t = x_t W_ih^T + (b_ih + b_hh) + h_{t-1} W_hh^T: both biases in one pass
-        bias = p["b_ih"] + p["b_hh"]
-        if codes.is_codes(X):
-            codes.project(p["W_ih"], bias, X, out=GX)  # the biases go into the lookup table
-        else:
-            products.matmul(X.reshape(T * B, -1), p["W_ih"].T, out=GX.reshape(T * B, G))
-            GX += bias
-    else:
-        cell.project(p, X, out=GX)
+    GX = _project(cell, p, X, buf("GX", (T, B, G)))  # overwritten by the compiled loops
     hs = buf("hs", (T + 1, B, H))
     if cell.name == "elman":
         numba_elman.forward_recurrence(GX, W, WT, h0, G1_CODES[cell.g1.name], C, hs)
