@@ -75,29 +75,39 @@ def _project(cell, p, X, GX):
     return GX
 
 
-def forward_states(net, X, carry):
-    """The forward pass alone, compiled: S (T, B, H) of the net's one layer and the final carry tuple of
-    (B, H), for ``Network.forward`` and ``Network.loss``. X (T, B, I) or (T, B) codes, validated, in the
-    net's dtype; carry: the initial carry tuple. Fresh arrays (S is returned to the caller)."""
+def _forward(net, X, carry, buf):
+    """The forward recurrence, into arrays from ``buf(name, shape)``. Returns (W_rec, C, GX, hs, saved):
+    GX (T, B, G*H) overwritten with what the backward loop reads (the gates), hs (T+1, B, H) with hs[0] the
+    initial h, saved what else it reads: (cs, tcs) for the LSTM, (ghn,) for the GRU, () for Elman."""
     cell, p = net.cell, net.views()[0][0]
     T, B = X.shape[:2]
     C = consts(net.dtype)
     W = np.ascontiguousarray(p[cell.w_rec])
+    # W^T contiguous for the forward products (blas.matmul_t), but for one-row ones, which read W itself
     WT = np.ascontiguousarray(W.T) if blas.needs_wt(B, W) else np.empty((0, 0), W.dtype)
     h0 = np.ascontiguousarray(carry[0])
-    H, G = h0.shape[1], W.shape[0]
-    GX = _project(cell, p, X, np.empty((T, B, G), net.dtype))
-    hs = np.empty((T + 1, B, H), net.dtype)
+    H, G = h0.shape[1], W.shape[0]  # G = gates * H
+    GX = _project(cell, p, X, buf("GX", (T, B, G)))
+    hs = buf("hs", (T + 1, B, H))
     if cell.name == "elman":
         numba_elman.forward_recurrence(GX, W, WT, h0, G1_CODES[cell.g1.name], C, hs)
-        final = (hs[T].copy(),)
-    elif cell.name == "lstm":
-        cs, tcs = np.empty((T + 1, B, H), net.dtype), np.empty((T, B, H), net.dtype)
+        return W, C, GX, hs, ()
+    if cell.name == "lstm":
+        cs, tcs = buf("cs", (T + 1, B, H)), buf("tcs", (T, B, H))
         numba_lstm.forward(GX, W, WT, h0, np.ascontiguousarray(carry[1]), C, hs, cs, tcs)
-        final = (hs[T].copy(), cs[T].copy())
-    else:
-        numba_gru.forward(GX, W, WT, p["b_hh"], h0, C, hs, np.empty((T, B, H), net.dtype))
-        final = (hs[T].copy(),)
+        return W, C, GX, hs, (cs, tcs)
+    ghn = buf("ghn", (T, B, H))
+    numba_gru.forward(GX, W, WT, p["b_hh"], h0, C, hs, ghn)
+    return W, C, GX, hs, (ghn,)
+
+
+def forward_states(net, X, carry):
+    """The forward pass alone, compiled: S (T, B, H) of the net's one layer and the final carry tuple of
+    (B, H), for ``Network.forward`` and ``Network.loss``. X (T, B, I) or (T, B) codes, validated, in the
+    net's dtype; carry: the initial carry tuple. Fresh arrays (S is returned to the caller)."""
+    _, _, _, hs, saved = _forward(net, X, carry, lambda name, shape: np.empty(shape, net.dtype))
+    T = hs.shape[0] - 1
+    final = (hs[T].copy(), saved[0][T].copy()) if net.cell.name == "lstm" else (hs[T].copy(),)
     return hs[1:], final
 
 
@@ -106,26 +116,12 @@ def gradients(net, X, D, loss, lmask, carry):
     (``bptt.codes``: the projection is a row lookup), D targets, lmask (T, B) the
     loss mask, carry the initial carry tuple of (B, H); all validated, in the net's dtype.
     Returns (E float, dict of the net's gradients, the carry's gradients as a tuple)."""
-    cell, p = net.cell, net.views()[0][0]
+    cell = net.cell
     T, B = X.shape[:2]
-    C = consts(net.dtype)
-    W = np.ascontiguousarray(p[cell.w_rec])
-    # W^T contiguous for the forward products (blas.matmul_t), but for one-row ones, which read W itself
-    WT = np.ascontiguousarray(W.T) if blas.needs_wt(B, W) else np.empty((0, 0), W.dtype)
-    h0 = np.ascontiguousarray(carry[0])
-    H = h0.shape[1]
-    G = W.shape[0]  # G*H: the gate blocks
+    H = net.n_hidden
+    G = cell.gates * H
     buf = workspace((cell.name, T, B, H, G, net.dtype.str))
-    GX = _project(cell, p, X, buf("GX", (T, B, G)))  # overwritten by the compiled loops
-    hs = buf("hs", (T + 1, B, H))
-    if cell.name == "elman":
-        numba_elman.forward_recurrence(GX, W, WT, h0, G1_CODES[cell.g1.name], C, hs)
-    elif cell.name == "lstm":
-        cs, tcs = buf("cs", (T + 1, B, H)), buf("tcs", (T, B, H))
-        numba_lstm.forward(GX, W, WT, h0, np.ascontiguousarray(carry[1]), C, hs, cs, tcs)
-    else:
-        ghn = buf("ghn", (T, B, H))
-        numba_gru.forward(GX, W, WT, p["b_hh"], h0, C, hs, ghn)
+    W, C, GX, hs, saved = _forward(net, X, carry, buf)
     Wy, by = net.params["Wy"], net.params["by"]
     Sf = hs[1:].reshape(T * B, -1)
     Z = (Sf @ Wy.T).reshape(T, B, -1)
@@ -137,12 +133,12 @@ def gradients(net, X, D, loss, lmask, carry):
         ds0 = (numba_elman.backward_recurrence(dH, hs, W, G1_CODES[cell.g1.name], C),)
         dGX = dGH = dH
     elif cell.name == "lstm":
-        dc = np.zeros_like(h0)
-        ds0 = (numba_lstm.backward(dH, GX, W, cs, tcs, dc, C), dc)
+        dc = np.zeros((B, H), net.dtype)
+        ds0 = (numba_lstm.backward(dH, GX, W, *saved, dc, C), dc)
         dGX = dGH = GX
     else:
         dGH = buf("dGH", (T, B, G))
-        dh0 = numba_gru.backward(dH, GX, W, hs, ghn, C, dGH)
+        dh0 = numba_gru.backward(dH, GX, W, hs, *saved, C, dGH)
         ds0 = (dh0,)
         dGX = GX
     g = cell.weight_grads(X, hs[:-1], dGX, dGH, n_in=net.n_in, scatter=numba_codes.weight_grad)
