@@ -59,7 +59,9 @@ def verdict(desc: dict, result: dict) -> list[str]:
         vs = f"{key} {m:.4g} against {b:.4g} for {base_what}"
         if m < b:
             ratio = f" ({b / m:.3g}x lower)" if 0 < m and b / m < 100 else f" ({b / m:,.0f}x lower)" if 0 < m else ""
-            lines.append(f"beats the baseline: {vs}{ratio}")
+            lines.append(f"beats the baseline on average: {vs}{ratio}")
         else:
-            lines.append(f"does NOT beat the baseline: {vs}; train longer, or change the model or its settings")
+            # "on average": the fraction solved counts sequences one by one, and may be high while the mean is not
+            lines.append(f"does NOT beat the baseline on average: {vs}; train longer, or change the model or its "
+                         "settings")
     return lines
