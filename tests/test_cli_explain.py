@@ -28,3 +28,14 @@ def test_bad_usage_is_exit_2_one_line():
     r = subprocess.run([sys.executable, "-m", "bptt", "explain", "--g1", "swish"], capture_output=True, text=True)
     assert r.returncode == 2 and "swish" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flags,says", [(["--html", "page.html"], "--html: the page draws its figures with matplotlib"),
+                                        (["--figures", "figs"], "--figures needs matplotlib")])
+def test_explain_without_matplotlib_names_what_needs_it(tmp_path, monkeypatch, capsys, flags, says):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    assert main(["explain", *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0] and "pip install 'bptt[plot]'" in err[0]
+    assert not any(tmp_path.iterdir())  # nothing written

@@ -38,7 +38,9 @@ def run(args) -> int:
         figures.check_folder(args.figures)
     if args.html is not None:
         page.check_page_path(args.html)
-    figures.require_matplotlib()
+    figures.require_matplotlib("--figures needs" if args.html is None else
+                               "--html: the page draws its figures with" if args.figures is None else
+                               "--figures and --html (the page embeds the figures) need")
     ex = seed_example(args.seed, args.hidden, args.g1, args.g2, args.steps)
     files = figures.render_all(ex)
     if args.figures is not None:

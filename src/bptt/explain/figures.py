@@ -63,13 +63,14 @@ def state_gradient_norms(ex: SeedExample) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(1, ex.steps + 1), np.linalg.norm(ex.terms["dS"][:, 0, :], axis=-1)
 
 
-def require_matplotlib():
-    """Import matplotlib or raise one InputError line with the install command."""
+def require_matplotlib(what: str = "the figures need"):
+    """Import matplotlib or raise one InputError line with the install command; ``what`` says what needs it
+    (e.g. "--html: the page draws its figures with")."""
     try:
         import matplotlib  # noqa: F401
         from matplotlib.figure import Figure  # noqa: F401
     except ImportError as exc:
-        raise InputError(f"the figures need matplotlib, which is not installed; install it with: {INSTALL}") from exc
+        raise InputError(f"{what} matplotlib, which is not installed; install it with: {INSTALL}") from exc
 
 
 # --------------------------------------------------------------------------------------------
