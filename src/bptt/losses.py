@@ -45,9 +45,10 @@ def output_loss(loss: str, g2: Activation, Z, D, mask):
     if loss == "squared":
         Y = g2.forward(Z)
         diff = Y - D
-        E = float(np.sum(w * diff * diff))
-        dY = 2.0 * w * diff
-        return E, Y, g2.backward(Y, dY)
+        dY = w * diff
+        E = float(np.sum(dY * diff))
+        dY *= 2.0  # 2 w diff, bit for bit (a factor of 2 is exact)
+        return E, Y, (dY if g2.name == "identity" else g2.backward(Y, dY))  # identity: g2' = 1
     # cross-entropy with softmax, computed stably: shift by the row maximum, exp, normalise, scale by
     # the weights; the picked log-probabilities are a gather (no full log-softmax array, no copy of Y)
     Zs = Z - Z.max(axis=-1, keepdims=True)  # (T, B, O) shifted logits
