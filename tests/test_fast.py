@@ -529,3 +529,33 @@ def test_forward_backend_errors_and_fallbacks():
         net.forward(X, backend="fast")
     a = net.forward(X, lengths=[4, 3]).Y  # auto falls back to the NumPy loop, silently
     assert np.array_equal(a, net.forward(X, lengths=[4, 3], backend="numpy").Y)
+
+
+def test_compiled_loops_in_two_threads_at_once_give_each_its_own_result():
+    """The kernels release the GIL and the reused scratch arrays are per thread: two threads computing
+    gradients of same-shaped nets at once get what each gets alone."""
+    import threading
+
+    rng = np.random.default_rng(11)
+    nets = [LSTM(3, 16, 2, seed=s) for s in (1, 2)]
+    X, D = data(rng, 30, 4, 3, 2, "squared")
+    alone = [net.gradients(X, D, backend="numba") for net in nets]
+    out = [None, None]
+
+    def work(i):
+        for _ in range(20):
+            out[i] = nets[i].gradients(X, D, backend="numba")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for (E, g), (E2, g2) in zip(alone, out):
+        assert E == E2 and all(np.array_equal(g[k], g2[k]) for k in g if k != "s0")
+
+
+def test_bench_says_when_openblas_coretype_overrides_the_kernel():
+    assert bench.blas_env_note({"env": {}}) is None
+    note = bench.blas_env_note({"env": {"OPENBLAS_CORETYPE": "Haswell"}})
+    assert "OPENBLAS_CORETYPE=Haswell" in note and "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE" in note
