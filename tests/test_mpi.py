@@ -70,6 +70,45 @@ def test_launcher_detection():
     assert C.env_rank({"PMI_RANK": "3"}) == 3 and C.env_rank({}) == 0
 
 
+def test_local_ranks_from_the_launchers_variables():
+    assert C.local_ranks(4, {"MPI_LOCALNRANKS": "2"}) == 2  # MPICH / Hydra
+    assert C.local_ranks(4, {"OMPI_COMM_WORLD_LOCAL_SIZE": "3"}) == 3  # Open MPI
+    assert C.local_ranks(8, {"SLURM_NTASKS_PER_NODE": "4"}) == 4
+    assert C.local_ranks(5, {}) == 5  # unknown: as if all ranks shared this machine
+
+
+class _Request:
+    """A stand-in for an MPI request that completes at its n-th Test()."""
+
+    def __init__(self, n):
+        self.n, self.tests = n, 0
+
+    def Test(self):
+        self.tests += 1
+        return self.tests >= self.n
+
+
+def _waiter(spin):
+    w = object.__new__(C.MPIComm)  # only _wait's attributes: no MPI needed
+    w.spin = spin
+    return w
+
+
+def test_waiting_spins_first_then_sleeps_and_times_out(monkeypatch):
+    pauses = []
+    monkeypatch.setattr(C.time, "sleep", pauses.append)
+    fast = _Request(2000)
+    assert _waiter(60.0)._wait(fast) and fast.tests == 2000 and pauses == []  # within the spin: no sleep
+    slow = _Request(20)
+    assert _waiter(0.0)._wait(slow) and slow.tests == 20  # no spin (more ranks than cores): sleeps at once
+    assert len(pauses) == 19 and pauses[0] == 5e-5 and max(pauses) == C.MPIComm.PAUSE  # doubling, capped
+    never = _Request(10**9)
+    monkeypatch.setattr(C.time, "sleep", lambda s: None)
+    clock = iter(range(10**6))
+    monkeypatch.setattr(C.time, "perf_counter", lambda: next(clock) * 1e-3)  # 1 ms a reading
+    assert _waiter(0.0)._wait(never, timeout=0.05) is False and never.tests < 100
+
+
 def test_single_communicator_is_trivial(tmp_path):
     s = C.Single()
     buf = np.arange(4.0)
