@@ -34,13 +34,15 @@ G1_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "identity": 3}
 AUTO_MAX_WORK = 30_000
 
 # With NumPy's BLAS found, "auto" takes numba at every size of the cases it covers: since the loops run one
-# vectorised pass per formula and large B = 1 products go to ?gemv reading W itself (no W^T copy), they
-# measured faster than the NumPy loop everywhere (idle 2-core AMD EPYC VM, forward + backward, T=50 (30 at
-# H=512, 10 at H=1024), min of 5, NumPy loop / compiled, float32 with OpenBLAS's own SkylakeX kernel):
-# Elman B=1 H=32 3.8x, B=1 H=256 1.13x, B=8 H=64 1.32x, B=32 H=128 1.18x, B=64 H=512 1.10x, B=128 H=1024
-# 1.13x; LSTM 12.1x, 2.56x, 2.76x, 2.76x, 1.85x, 1.46x; GRU 12.2x, 2.74x, 2.20x, 1.77x, 1.48x, 1.35x; float64
-# and OPENBLAS_CORETYPE=Haswell alike (smallest: Elman float64 B=8 H=64 1.03x, B=64 H=256 1.02x). Before
-# that rework they lost from B=32 H=128 on, and AUTO_MAX_WORK_GATED = 131,072 / H <= 128 held them back.
+# vectorised pass per formula and every product above 512 multiply-adds goes to NumPy's BLAS (?gemv for one
+# row), they measured faster than the NumPy loop everywhere (idle 2-core AMD EPYC VM, forward + backward,
+# T=50 (30 at H=512, 10 at H=1024), min of 5, NumPy loop / compiled; float32, OpenBLAS's own SkylakeX kernel):
+# Elman B=1 H=32 4.7x, B=1 H=256 2.3x, B=8 H=64 2.3x, B=32 H=128 1.6x, B=64 H=256 1.7x, B=64 H=512 1.5x,
+# B=128 H=1024 1.3x; LSTM 17x, 2.8x, 6.7x, 2.6x, 2.5x, 2.0x, 1.35x; GRU 16x, 2.7x, 4.6x, 2.2x, 2.5x, 1.9x,
+# 1.24x; float64 alike (smallest: Elman B=128 H=1024 1.19x), with OPENBLAS_CORETYPE=Haswell alike (smallest:
+# Elman B=128 H=1024 1.10x); short sequences too (T=5-20, B=1-64, H=32-128: 1.6x-8x; the default `bptt train`,
+# adding, B=64, H=32, T=10: 1.8x). Before that rework they lost from B=32 H=128 on, and size limits
+# (B*H*H <= 131,072, H <= 128) held them back.
 
 _numba_module = None
 _numba_error = None

@@ -165,22 +165,19 @@ def _gemv_impl(A, trans, x, y, alpha, beta):
     return impl
 
 
-# products of at most this many multiply-adds run as compiled axpy loops (no library call): at B = 1
-# a BLAS call costs more than the arithmetic (config A, Elman, float32: 0.115 ms with ?gemm per step,
-# 0.083 ms with the loops)
-SMALL = 131_072
-
-
-# one-row products (B = 1) above this many multiply-adds go to ?gemv: it beat the axpy loops from there on
-# (config A, H=32, B=1, float32, forward + backward: Elman 74 -> 65 us, LSTM 139 -> 106 us; config B,
-# H=100: LSTM 216 -> 166 us, GRU 184 -> 141 us)
-SMALL_ROW = 512
+# products of more than this many multiply-adds go to NumPy's BLAS (?gemv for one row, ?gemm otherwise),
+# smaller ones run as compiled axpy loops. Measured (float32, forward + backward, compiled loops, us): one
+# row, config A (H=32): Elman 74 -> 65, LSTM 139 -> 106 with ?gemv instead of the loops; several rows, T=50:
+# Elman B=8 H=64 290 -> 118, LSTM B=8 H=64 1051 -> 343, Elman B=64 H=32 749 -> 305, Elman B=2 H=32 63 -> 52
+# (the loops had been used up to 131,072 multiply-adds, which made the compiled Elman slower than the NumPy
+# loop at the default `bptt train`: adding, B=64, H=32). Without NumPy's BLAS every product runs the loops.
+SMALL = 512
 
 
 @numba.njit(inline="always")
 def _library_size(M, K, N):
     """Whether an (M, K) x (K, N) product goes to the BLAS library (else the compiled axpy loops)."""
-    return K * N > SMALL_ROW if M == 1 else M * K * N > SMALL
+    return M * K * N > SMALL
 
 
 @numba.njit(inline="always", error_model="numpy")
@@ -196,9 +193,6 @@ def matmul(A, B, C, alpha, beta):
         else:
             gemm(A, B, C, False, alpha, beta)
         return
-    if M * K * N > SMALL:
-        gemm(A, B, C, False, alpha, beta)
-        return
     for m in range(M):
         c = C[m]
         if beta == alpha - alpha:  # beta 0: C overwritten
@@ -210,7 +204,7 @@ def matmul(A, B, C, alpha, beta):
                 c[n] += s * b[n]
 
 
-__all__ = ["HAVE_BLAS", "LIBRARY", "SMALL", "SMALL_ROW", "gemm", "gemv", "matmul", "matmul_t", "needs_wt"]
+__all__ = ["HAVE_BLAS", "LIBRARY", "SMALL", "gemm", "gemv", "matmul", "matmul_t", "needs_wt"]
 
 
 @numba.njit(inline="always", error_model="numpy")
