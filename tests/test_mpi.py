@@ -109,6 +109,38 @@ def test_waiting_spins_first_then_sleeps_and_times_out(monkeypatch):
     assert _waiter(0.0)._wait(never, timeout=0.05) is False and never.tests < 100
 
 
+class _Ranks:
+    def __init__(self, size):
+        self.size = size
+
+
+@pytest.mark.parametrize("size,env,cores,want", [
+    (1, {}, 2, None),  # one process: nothing to share
+    (2, {"MPI_LOCALNRANKS": "2"}, 2, 1), (2, {"MPI_LOCALNRANKS": "2"}, 16, 8),
+    (4, {"MPI_LOCALNRANKS": "4"}, 2, 1),  # oversubscribed: still one each
+    (8, {"SLURM_NTASKS_PER_NODE": "2"}, 8, 4),  # a cluster: the ranks on this node count
+    (2, {"MPI_LOCALNRANKS": "2", "OPENBLAS_NUM_THREADS": "2"}, 2, None),  # the user's choice stands
+    (2, {"MPI_LOCALNRANKS": "2", "OMP_NUM_THREADS": "1"}, 2, None),
+])
+def test_blas_threads_per_rank(size, env, cores, want):
+    assert P.threads_per_rank(_Ranks(size), env=env, cores=cores) == want
+
+
+def test_rank_blas_threads_limits_inside_and_restores(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    for k in P.THREAD_VARS:
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("MPI_LOCALNRANKS", "2")
+    blas = lambda: [d["num_threads"] for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas"]  # noqa: E731
+    before = blas()
+    want = max(1, (os.cpu_count() or 1) // 2)
+    with P.rank_blas_threads(_Ranks(2)) as words:
+        assert words == f"{want} BLAS thread{'s' if want > 1 else ''} each" and set(blas()) == {want}
+    assert blas() == before
+    with P.rank_blas_threads(_Ranks(1)) as words:
+        assert words is None and blas() == before
+
+
 def test_single_communicator_is_trivial(tmp_path):
     s = C.Single()
     buf = np.arange(4.0)
@@ -280,6 +312,21 @@ def test_mpi4py_missing_one_line_nothing_written(tmp_path):
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "mpi4py cannot be imported" in r.stderr and 'bptt[mpi]' in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+@needs_mpi
+def test_ranks_sharing_the_cores_take_fewer_blas_threads_and_say_so(tmp_path):
+    """Two ranks, each with OpenBLAS's default threads, fought over 2 cores (4-5 steps/s against 76): each
+    rank now takes cores // ranks BLAS threads unless the user chose (OPENBLAS_NUM_THREADS, ...)."""
+    env = {k: "" for k in P.THREAD_VARS}  # unset (an empty value is no choice)
+    r = bptt("train", "adding", "--steps", 2, "--heldout", 8, "--out", tmp_path / "a", n=2, env=env)
+    assert r.returncode == 0, r.stderr
+    want = max(1, (os.cpu_count() or 1) // 2)
+    assert f"on 2 MPI ranks, {want} BLAS thread{'s' if want > 1 else ''} each (gradients:" in r.stderr.splitlines()[0]
+    r = bptt("train", "adding", "--steps", 2, "--heldout", 8, "--out", tmp_path / "b", n=2,
+             env={**env, "OPENBLAS_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    assert "on 2 MPI ranks (gradients:" in r.stderr.splitlines()[0]
 
 
 @needs_mpi

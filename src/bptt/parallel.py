@@ -22,12 +22,51 @@ Shapes: X (T, B, I) and D (T, B, O) or (T, B) split on axis 1; carried states (B
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from .errors import BPTTError, InputError
 
 #: Steps between two checksum comparisons of the ranks' parameters.
 CHECK_EVERY = 50
+
+#: Variables by which a user chooses the BLAS's threads; when one is set, the ranks keep the user's choice.
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+
+
+def threads_per_rank(comm, env=None, cores: int | None = None) -> int | None:
+    """BLAS threads for each rank so that the ranks on this machine do not oversubscribe its cores
+    (cores // ranks here, at least 1); None with one rank or when the user set one of THREAD_VARS.
+
+    Measured: ``mpiexec -n 2 bptt train text`` on 2 cores with each rank's OpenBLAS on its default 2 threads ran
+    4-5 steps/s; with one BLAS thread per rank, 76 steps/s (one process: 86)."""
+    import os
+
+    from .comm import local_ranks
+
+    env = os.environ if env is None else env
+    if comm.size == 1 or any(env.get(k) for k in THREAD_VARS):
+        return None
+    return max(1, (cores or os.cpu_count() or 1) // local_ranks(comm.size, env))
+
+
+@contextmanager
+def rank_blas_threads(comm):
+    """Limit this rank's BLAS threads to ``threads_per_rank`` inside (threadpoolctl, in the [mpi] extra); yields
+    the words for ``bptt train``'s first line (None when nothing is limited)."""
+    n = threads_per_rank(comm)
+    if n is None:
+        yield None
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield (f"{comm.size} ranks share this machine's cores and threadpoolctl is not installed: set "
+               f"OPENBLAS_NUM_THREADS={n} (or pip install \"bptt[mpi]\")")
+        return
+    with threadpool_limits(n, user_api="blas"):
+        yield f"{n} BLAS thread{'s' if n > 1 else ''} each"
 
 
 class RanksDiverged(BPTTError):
@@ -165,4 +204,4 @@ class DataParallel:
         return
 
 
-__all__ = ["DataParallel", "RanksDiverged", "CHECK_EVERY"]
+__all__ = ["DataParallel", "RanksDiverged", "CHECK_EVERY", "THREAD_VARS", "rank_blas_threads", "threads_per_rank"]

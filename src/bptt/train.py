@@ -209,7 +209,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, for
     or the ranks of ``mpiexec -n R``, which split each step's batch; see :mod:`bptt.parallel`). Only
     its root takes the folder's lock, writes files and calls ``log``."""
     from .comm import world
-    from .parallel import DataParallel
+    from .parallel import DataParallel, rank_blas_threads
 
     comm = comm or world()
     if cfg.online is not None and comm.size > 1:
@@ -250,7 +250,8 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, for
 
         if comm.on_root(take_folder, share=True):  # (a refusal on the root is every rank's error)
             start = _starting_point(cfg, task, out, opt, fresh, resume=resume, force=True)
-        return _train_in(cfg, out, task, opt, start, quiet=quiet, log=log, comm=comm, dp=dp)
+        with rank_blas_threads(comm) as threads:  # ranks sharing cores: fewer BLAS threads each
+            return _train_in(cfg, out, task, opt, start, quiet=quiet, log=log, comm=comm, dp=dp, threads=threads)
 
 
 def _fingerprint(out: Path) -> tuple:
@@ -332,7 +333,8 @@ def _backend_line(net, cfg: TrainConfig, task, batch: int) -> str:
     return f"gradients: {'compiled numba loops' if which == 'numba' else 'NumPy loop'}, {cfg.dtype}"
 
 
-def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: bool, log, comm, dp) -> dict:
+def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: bool, log, comm, dp,
+              threads: str | None = None) -> dict:
     """The run itself, in a folder the root holds (validated; nothing refused from here on)."""
     from . import watch
     from .evaluate import evaluate
@@ -347,7 +349,8 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
 
     def open_sink():  # what a run reports: the root's alone (elsewhere a stand-in that does nothing)
         log(f"training {cfg.cell} (H={cfg.hidden}) on {cfg.task} for {cfg.steps} steps into {out}/"
-            + (f" on {comm.size} MPI ranks" if comm.size > 1 else "") + f" ({_backend_line(net, cfg, task, dp.b)})")
+            + (f" on {comm.size} MPI ranks" if comm.size > 1 else "") + (f", {threads}" if threads else "")
+            + f" ({_backend_line(net, cfg, task, dp.b)})")
         if note:
             log(note)
         config_text = to_toml(cfg)
