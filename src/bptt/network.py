@@ -242,14 +242,12 @@ class Network:
             from . import fast  # lazily, as in gradients
 
             done = fast.forward(self, X, s0, lengths, resets, backend)
-        if done is not None:
-            S, final = done
-            final = [[final]]
-        else:
-            trace = loop.stack_forward(self.cell, self.views(), X, self._carry0(s0, B), mask, res)
-            S, final = trace.outputs[-1], trace.final
+        if done is None:
+            trace, Z = self._run(X, s0, mask, res)
+            return trace.outputs[-1], trace.final, Z
+        S, final = done
         Z = (S.reshape(T * B, -1) @ self.params["Wy"].T).reshape(T, B, -1) + self.params["by"]
-        return S, final, Z
+        return S, [[final]], Z
 
     def forward(self, X, s0=None, lengths=None, resets=None, *, backend="auto") -> Forward:
         """Run the net. X (T, B, I) -> Forward(Y (T, B, O), S (T, B, D*H), final state). ``backend`` as in
