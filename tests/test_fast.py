@@ -559,3 +559,125 @@ def test_bench_says_when_openblas_coretype_overrides_the_kernel():
     assert bench.blas_env_note({"env": {}}) is None
     note = bench.blas_env_note({"env": {"OPENBLAS_CORETYPE": "Haswell"}})
     assert "OPENBLAS_CORETYPE=Haswell" in note and "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE" in note
+
+
+# ---- one call split over threads (compiled.shards) ------------------------------------------------
+@pytest.fixture
+def blas_threads(monkeypatch):
+    """Pretend OpenBLAS runs on n threads (so the split runs on any machine); returns the setter."""
+    from bptt.fast import blas
+
+    def set_threads(n):
+        monkeypatch.setattr(blas, "library_threads", lambda: n)
+
+    return set_threads
+
+
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+@pytest.mark.parametrize("threads,B", [(2, 16), (2, 19), (3, 29), (4, 17)])
+@pytest.mark.parametrize("g2,loss", [("identity", "squared"), ("softmax", "cross_entropy")])
+def test_split_over_threads_matches_the_numpy_loop(cls, threads, B, g2, loss, blas_threads):
+    from bptt.fast import compiled
+
+    blas_threads(threads)
+    rng = np.random.default_rng(case_seed(cls.__name__, str(threads), str(B), loss))
+    T, I, H, O = 9, 4, 12, 5
+    net = cls(I, H, O, g2=g2, seed=int(rng.integers(1000)))
+    assert compiled.shards(net, B) == min(threads, B // compiled.SHARD_ROWS) > 1
+    X, D = data(rng, T, B, I, O, loss)
+    for at, s0 in [(None, None), ([0, 4, 8], random_state(rng, cls, B, H))]:
+        E, g = net.gradients(X, D, loss=loss, at=at, s0=s0, backend="numpy")
+        E2, g2_ = net.gradients(X, D, loss=loss, at=at, s0=s0, backend="numba")
+        assert rel_err({k: v for k, v in g.items() if k != "s0"}, g2_) <= 1e-12
+        assert state_err(g["s0"], g2_["s0"]) <= 1e-12  # every stream's dE/ds0 in its own row
+        assert abs(E - E2) <= 1e-12 * abs(E)
+        E3, g3 = net.gradients(X, D, loss=loss, at=at, s0=s0, backend="numba")  # the same sum every call
+        assert E3 == E2 and all(np.array_equal(g2_[k], g3[k]) for k in g if k != "s0")
+
+
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+def test_split_over_threads_takes_integer_class_codes(cls, blas_threads):
+    blas_threads(2)
+    rng = np.random.default_rng(5)
+    net = cls(6, 10, 6, g2="softmax", seed=4)
+    X = rng.integers(0, 6, (8, 20))
+    D = rng.integers(0, 6, (8, 20))
+    E, g = net.gradients(X, D, loss="cross_entropy", backend="numpy")
+    E2, g2 = net.gradients(X, D, loss="cross_entropy", backend="numba")
+    assert rel_err({k: v for k, v in g.items() if k != "s0"}, g2) <= 1e-12 and abs(E - E2) <= 1e-12 * abs(E)
+
+
+def test_which_calls_split_over_threads(blas_threads):
+    from bptt.fast import compiled
+
+    blas_threads(4)
+    assert compiled.shards(LSTM(3, 16, 2), 64) == 4
+    assert compiled.shards(GRU(3, 16, 2), 24) == 3  # at least SHARD_ROWS rows a thread
+    assert compiled.shards(LSTM(3, 16, 2), 15) == 1
+    assert compiled.shards(Elman(3, 16, 2), 64) == 1  # one tanh a step: nothing to gain
+    assert compiled.shards(LSTM(3, compiled.SHARD_MAX_H + 1, 2), 64) == 1  # large products: OpenBLAS's threads
+    blas_threads(1)  # the user (or bptt.parallel under MPI) set one thread
+    assert compiled.shards(LSTM(3, 16, 2), 64) == 1
+
+
+def test_split_restores_openblas_threads_and_passes_on_a_parts_error(blas_threads, monkeypatch):
+    from bptt.fast import blas, compiled
+
+    if blas._THREADS is None:
+        pytest.skip("no OpenBLAS thread control in this NumPy build")
+    get, put = blas._THREADS
+    before = get()
+    put(3)
+    try:
+        blas_threads(2)
+        seen = []
+        real = compiled._gradients
+
+        def spy(net, X, *a):
+            seen.append(get())
+            if X.shape[1] != 8:
+                raise FloatingPointError("part failed")
+            return real(net, X, *a)
+
+        monkeypatch.setattr(compiled, "_gradients", spy)
+        net = LSTM(2, 8, 1)
+        rng = np.random.default_rng(0)
+        X, D = data(rng, 3, 17, 2, 1, "squared")
+        with pytest.raises(FloatingPointError, match="part failed"):
+            net.gradients(X, D, backend="numba")
+        assert seen == [1, 1] and get() == 3  # one BLAS thread while the parts ran, then the setting back
+    finally:
+        put(before)
+
+
+def test_single_threaded_counts_nested_and_concurrent_callers():
+    import threading
+
+    from bptt.fast import blas
+
+    if blas._THREADS is None:
+        pytest.skip("no OpenBLAS thread control in this NumPy build")
+    get, put = blas._THREADS
+    before = get()
+    put(2)
+    try:
+        inside, leave = threading.Event(), threading.Event()
+
+        def other():
+            with blas.single_threaded():
+                inside.set()
+                leave.wait(10)
+
+        t = threading.Thread(target=other)
+        with blas.single_threaded():
+            t.start()
+            assert inside.wait(10) and get() == 1
+            with blas.single_threaded():
+                assert get() == 1
+            assert get() == 1
+        assert get() == 1  # the other thread is still inside
+        leave.set()
+        t.join()
+        assert get() == 2 and blas.library_threads() == 2
+    finally:
+        put(before)

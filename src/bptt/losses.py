@@ -32,15 +32,16 @@ def check_pair(loss: str, g2: Activation) -> None:
         )
 
 
-def output_loss(loss: str, g2: Activation, Z, D, mask):
+def output_loss(loss: str, g2: Activation, Z, D, mask, batch: int | None = None):
     """Loss and dE/dZ.
 
     Z    (T, B, O) output pre-activations Wy S_t + by
     D    (T, B, O) float targets (squared) or (T, B) integer classes (cross_entropy)
     mask (T, B) 0/1 weights: which (step, stream) pairs carry a loss term
+    batch: the B the loss is divided by, when these B streams are one part of a larger batch
     Returns (E: float, Y (T,B,O), dZ (T,B,O)).
     """
-    B = Z.shape[1]
+    B = Z.shape[1] if batch is None else batch
     w = (mask / B)[:, :, None]  # (T, B, 1)
     if loss == "squared":
         Y = g2.forward(Z)

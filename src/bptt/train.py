@@ -326,11 +326,14 @@ def _backend_line(net, cfg: TrainConfig, task, batch: int) -> str:
     """Which gradient loop a step runs (``batch``: this rank's share of the batch), for the first log line."""
     if getattr(cfg, "online", None):
         return f"gradients: online {cfg.online}"
-    from .fast import backend_for
+    from .fast import backend_for, threads_for
 
     T = cfg.tbptt[1] if cfg.tbptt else task.length
     which = backend_for(net, batch, T=T, truncate=cfg.truncate, resets=True if cfg.tbptt else None)
-    return f"gradients: {'compiled numba loops' if which == 'numba' else 'NumPy loop'}, {cfg.dtype}"
+    if which != "numba":
+        return f"gradients: NumPy loop, {cfg.dtype}"
+    n = threads_for(net, batch)
+    return f"gradients: compiled numba loops{f' on {n} threads' if n > 1 else ''}, {cfg.dtype}"
 
 
 def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: bool, log, comm, dp,

@@ -141,6 +141,12 @@ def backend_for(net, B: int, *, T: int | None = None, truncate=None, lengths=Non
     return _choose(net, B, reaches_all, lengths, resets, backend, max_states)
 
 
+def threads_for(net, B: int) -> int:
+    """How many threads the compiled loops split a batch of B streams over (``compiled.shards``); call
+    where ``backend_for`` says 'numba'."""
+    return numba_kernel().shards(net, B)
+
+
 def forward(net, X, s0, lengths, resets, backend):
     """``Network.forward``/``loss``'s recurrence by the compiled loops: (S (T, B, H), final carry tuple), or
     None when the NumPy loop should run (backend 'numpy', or 'auto' choosing it). X validated (T, B, I) or
@@ -180,4 +186,4 @@ def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_s
 
 
 __all__ = ["AUTO_MAX_WORK", "BACKENDS", "forward", "backend_for", "blas_available", "gradients", "numba_available",
-           "numba_kernel", "numba_unsupported", "work_per_step"]
+           "numba_kernel", "numba_unsupported", "threads_for", "work_per_step"]

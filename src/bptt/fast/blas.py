@@ -15,9 +15,11 @@ to the NumPy loop.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import os
+import threading
 
 import llvmlite.binding as llb
 import numba
@@ -58,6 +60,22 @@ def _candidates() -> list[str]:
     return list(dict.fromkeys(found))
 
 
+_THREAD_SYMBOLS = ("scipy_openblas_{}_num_threads64_", "openblas_{}_num_threads64_", "openblas_{}_num_threads")
+
+
+def _thread_control(lib):
+    """(get, set) of OpenBLAS's global thread count in ``lib``, as ctypes functions, or None."""
+    for pattern in _THREAD_SYMBOLS:
+        try:
+            get, put = getattr(lib, pattern.format("get")), getattr(lib, pattern.format("set"))
+        except AttributeError:
+            continue
+        get.restype, get.argtypes = ctypes.c_int, []
+        put.restype, put.argtypes = None, [ctypes.c_int]
+        return get, put
+    return None
+
+
 def _find_blas():
     """(library path, {'s': ?gemm, 'd': ?gemm, 'sv': ?gemv, 'dv': ?gemv addresses}) of NumPy's ILP64 BLAS, or None."""
     for path in _candidates():
@@ -72,7 +90,7 @@ def _find_blas():
                                                    ctypes.c_void_p).value for p in "sd"})
             except AttributeError:
                 continue
-            return path, addrs
+            return path, addrs, _thread_control(lib)
     return None
 
 
@@ -110,6 +128,7 @@ llb.set_option("", "-runtime-memory-check-threshold=64")
 _found = _find_blas()
 HAVE_BLAS = _found is not None
 LIBRARY = _found[0] if _found else None
+_THREADS = _found[2] if _found else None  # (get, set) of OpenBLAS's thread count, or None
 if _found:
     for _p in ("s", "d", "sv", "dv"):
         llb.add_symbol(f"bptt_{_p[0]}gem{'v' if _p.endswith('v') else 'm'}", _found[1][_p])
@@ -204,7 +223,8 @@ def matmul(A, B, C, alpha, beta):
                 c[n] += s * b[n]
 
 
-__all__ = ["HAVE_BLAS", "LIBRARY", "SMALL", "gemm", "gemv", "matmul", "matmul_t", "needs_wt"]
+__all__ = ["HAVE_BLAS", "LIBRARY", "SMALL", "gemm", "gemv", "library_threads", "matmul", "matmul_t", "needs_wt",
+           "single_threaded"]
 
 
 @numba.njit(inline="always", error_model="numpy")
@@ -227,3 +247,37 @@ def matmul_t(A, W, WT, C, alpha, beta):
 def needs_wt(M: int, W) -> bool:
     """Whether ``matmul_t`` of an (M, K) operand with W (N, K) reads WT (else an empty (0, 0) array will do)."""
     return not (M == 1 and HAVE_BLAS and _library_size(M, W.shape[1], W.shape[0]))
+
+
+def library_threads() -> int:
+    """The threads NumPy's BLAS runs a product on now (OpenBLAS's setting, which ``OPENBLAS_NUM_THREADS``,
+    threadpoolctl and ``bptt.parallel`` change); 1 when it cannot be read (no OpenBLAS found)."""
+    return max(1, int(_THREADS[0]())) if _THREADS else 1
+
+
+_single_lock = threading.Lock()
+_single_depth = [0, 0]  # [callers inside single_threaded, OpenBLAS's thread count before the first]
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """OpenBLAS runs every product on the calling thread while inside (its global setting, put back when
+    the last caller leaves; nested and concurrent callers are counted). For work split over our own
+    threads, each calling BLAS on its part: a multi-threaded OpenBLAS called from two threads at once
+    serialises them on its thread pool, and its idle workers spin on the cores our threads need."""
+    if not _THREADS:
+        yield
+        return
+    get, put = _THREADS
+    with _single_lock:
+        if _single_depth[0] == 0:
+            _single_depth[1] = get()
+            put(1)
+        _single_depth[0] += 1
+    try:
+        yield
+    finally:
+        with _single_lock:
+            _single_depth[0] -= 1
+            if _single_depth[0] == 0:
+                put(_single_depth[1])
