@@ -97,7 +97,7 @@ def test_numba_gated_cells_match_reference_every_loss(cls, g2, loss):
 
 
 @pytest.mark.parametrize("cls", [Elman, LSTM, GRU])
-# the last two reach NumPy's BLAS (products above blas.SMALL): ?gemv for B = 1, ?gemm with W transposed
+# the last two: one row (?gemv on W, above blas.SMALL), and three rows (the packed kernel, columns past a panel)
 @pytest.mark.parametrize("T,B,I,H,O", [(1, 1, 1, 1, 1), (40, 1, 1, 32, 1), (6, 5, 9, 3, 2), (4, 1, 3, 400, 2),
                                        (4, 3, 3, 220, 2)])
 def test_numba_matches_reference_shapes(cls, T, B, I, H, O):
@@ -425,24 +425,52 @@ def test_compiled_tanh_and_sigmoid_match_numpy_to_3_ulp(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_blas_fallback_gemm_matches_numpy(dtype):
-    """The compiled triple loop that replaces ?gemm where NumPy's BLAS is not found."""
+def test_blas_fallback_gemv_matches_numpy(dtype):
+    """The compiled loop registered for ?gemv where NumPy's BLAS is not found."""
     import ctypes
 
     from bptt.fast import blas
 
     ct = ctypes.c_float if dtype == np.float32 else ctypes.c_double
     i64, vp = ctypes.c_int64, ctypes.c_void_p
-    f = ctypes.CFUNCTYPE(None, i64, i64, i64, i64, i64, i64, ct, vp, i64, vp, i64, ct, vp, i64)(
-        blas._fallback(dtype).address)
+    f = ctypes.CFUNCTYPE(None, i64, i64, i64, i64, ct, vp, i64, vp, i64, ct, vp, i64)(blas._fallback(dtype).address)
     rng = np.random.default_rng(0)
-    A, Bt, Bn = (rng.standard_normal(s).astype(dtype) for s in ((4, 5), (6, 5), (5, 6)))
-    C0 = rng.standard_normal((4, 6)).astype(dtype)
-    for B, tb, beta, want in ((Bt, blas.TRANS, 1.0, C0 + A @ Bt.T), (Bn, blas.NO_TRANS, 0.0, A @ Bn)):
-        C = C0.copy()
-        f(blas.ROW_MAJOR, blas.NO_TRANS, tb, 4, 6, 5, 1.0, A.ctypes.data, 5, B.ctypes.data, B.shape[1], beta,
-          C.ctypes.data, 6)
-        assert np.allclose(C, want, rtol=1e-5 if dtype == np.float32 else 1e-13)
+    A = rng.standard_normal((5, 6)).astype(dtype)  # (k, n) for x @ A, (n, k) for x @ A^T
+    for trans, x, y0, beta in ((blas.TRANS, rng.standard_normal(5), rng.standard_normal(6), 1.0),
+                               (blas.NO_TRANS, rng.standard_normal(6), rng.standard_normal(5), 0.0)):
+        x, y = x.astype(dtype), y0.astype(dtype)
+        want = (x @ A if trans == blas.TRANS else A @ x) + beta * y
+        f(blas.ROW_MAJOR, trans, 5, 6, 1.0, A.ctypes.data, 6, x.ctypes.data, 1, beta, y.ctypes.data, 1)
+        assert np.allclose(y, want, rtol=1e-5 if dtype == np.float32 else 1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_microkernel_gemm_matches_numpy_every_block_and_remainder(dtype):
+    """The per-step product on packed weights: full row blocks (MR), blocks of 4 and 1 rows, full panels
+    and the columns past the last one, overwriting C or adding to it, B packed from any layout."""
+    from bptt.fast import microkernel as mk
+
+    @numba.njit
+    def run(A, Bp, C, add):
+        mk.gemm(A, Bp, C, add)
+
+    rng = np.random.default_rng(3)
+    nr = mk.panel_width(dtype)
+    tol = 1e-13 if dtype == np.float64 else 2e-6
+    for M in (1, 2, 3, 4, 5, mk.MR, mk.MR + 5, 2 * mk.MR + 3):
+        for K in (1, 7, 64):
+            for N in (1, nr - 1, nr, 2 * nr + 3, 3 * nr):
+                A = rng.standard_normal((M, K)).astype(dtype)
+                B = rng.standard_normal((N, K)).astype(dtype).T  # a transposed view, as the kernels pack W.T
+                Bp = mk.pack(B, np.full(mk.packed_shape(K, N, dtype), np.nan, dtype))
+                assert Bp.shape == (-(-N // nr), K, nr) and not np.isnan(Bp).any()  # padding written
+                C0 = rng.standard_normal((M, N)).astype(dtype)
+                ref = A.astype(np.float64) @ B.astype(np.float64)
+                for add in (False, True):
+                    C = C0.copy()
+                    run(A, Bp, C, add)
+                    want = ref + C0 if add else ref
+                    assert np.max(np.abs(C - want)) <= tol * max(1.0, np.max(np.abs(want))), (M, K, N, add)
 
 
 @pytest.mark.parametrize("cls", [Elman, LSTM, GRU])
@@ -573,7 +601,7 @@ def blas_threads(monkeypatch):
     return set_threads
 
 
-@pytest.mark.parametrize("cls", [LSTM, GRU])
+@pytest.mark.parametrize("cls", [Elman, LSTM, GRU])
 @pytest.mark.parametrize("threads,B", [(2, 16), (2, 19), (3, 29), (4, 17)])
 @pytest.mark.parametrize("g2,loss", [("identity", "squared"), ("softmax", "cross_entropy")])
 def test_split_over_threads_matches_the_numpy_loop(cls, threads, B, g2, loss, blas_threads):
@@ -595,7 +623,7 @@ def test_split_over_threads_matches_the_numpy_loop(cls, threads, B, g2, loss, bl
         assert E3 == E2 and all(np.array_equal(g2_[k], g3[k]) for k in g if k != "s0")
 
 
-@pytest.mark.parametrize("cls", [LSTM, GRU])
+@pytest.mark.parametrize("cls", [Elman, LSTM, GRU])
 def test_split_over_threads_takes_integer_class_codes(cls, blas_threads):
     blas_threads(2)
     rng = np.random.default_rng(5)
@@ -614,8 +642,7 @@ def test_which_calls_split_over_threads(blas_threads):
     assert compiled.shards(LSTM(3, 16, 2), 64) == 4
     assert compiled.shards(GRU(3, 16, 2), 24) == 3  # at least SHARD_ROWS rows a thread
     assert compiled.shards(LSTM(3, 16, 2), 15) == 1
-    assert compiled.shards(Elman(3, 16, 2), 64) == 1  # one tanh a step: nothing to gain
-    assert compiled.shards(LSTM(3, compiled.SHARD_MAX_H + 1, 2), 64) == 1  # large products: OpenBLAS's threads
+    assert compiled.shards(Elman(3, 16, 2), 64) == 4
     blas_threads(1)  # the user (or bptt.parallel under MPI) set one thread
     assert compiled.shards(LSTM(3, 16, 2), 64) == 1
 

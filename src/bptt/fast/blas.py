@@ -1,16 +1,16 @@
-"""NumPy's own BLAS, callable from compiled (numba) loops.
+"""NumPy's own BLAS, callable from compiled (numba) loops, and the per-step products.
 
-The compiled time loops call the matrix product of each step, ``C = A B`` or ``C = A B^T`` (``beta``:
-``C`` overwritten or added to), without going back to Python. They call the very ``?gemm`` NumPy's
-``matmul`` calls, found in the BLAS library NumPy was built with (the OpenBLAS bundled with NumPy's
-wheels, ``scipy_cblas_?gemm64_``; or a system BLAS exporting ``cblas_?gemm64_``): no second BLAS is
-loaded, the thread settings stay NumPy's. The symbols are registered with LLVM under fixed names
-(``bptt_sgemm``, ``bptt_dgemm``), so the compiled loops can be cached on disk and stay valid in any
-process that registers the same names.
+The compiled time loops run the matrix product of each step, ``C = A W`` or ``C = A W^T`` (``beta``:
+``C`` overwritten or added to), without going back to Python: ``microkernel.gemm`` on weights packed
+once per pass, and for a single row (B = 1) the very ``?gemv`` NumPy's ``matmul`` calls, found in the
+BLAS library NumPy was built with (the OpenBLAS bundled with NumPy's wheels, ``scipy_cblas_?gemv64_``;
+or a system BLAS exporting ``cblas_?gemv64_``): no second BLAS is loaded. The symbols are registered
+with LLVM under fixed names (``bptt_sgemv``, ``bptt_dgemv``), so the compiled loops can be cached on
+disk and stay valid in any process that registers the same names. Where no such library is found
+(another NumPy build), the names point to compiled loops instead (``HAVE_BLAS`` is False).
 
-Where no such library is found (another NumPy build), the names point to compiled triple loops instead
-(``HAVE_BLAS`` is False): still correct, fast only at small sizes; ``bptt.fast`` then sends large cases
-to the NumPy loop.
+``library_threads`` and ``single_threaded`` read and set the thread count of that OpenBLAS, for the
+calls that split their batch over threads of their own (``compiled.shards``).
 """
 
 from __future__ import annotations
@@ -28,17 +28,13 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from . import microkernel
+
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
-_SYMBOLS = ("scipy_cblas_{}gemm64_", "cblas_{}gemm64_")  # ILP64 interfaces: 64-bit integer arguments
+_SYMBOLS = ("scipy_cblas_{}gemv64_", "cblas_{}gemv64_")  # ILP64 interfaces: 64-bit integer arguments
 
 _i64, _vp = types.int64, types.voidptr
-_SIG = {p: types.void(_i64, _i64, _i64, _i64, _i64, _i64, t, _vp, _i64, _vp, _i64, t, _vp, _i64)
-        for p, t in (("s", types.float32), ("d", types.float64))}
-_sgemm = types.ExternalFunction("bptt_sgemm", _SIG["s"])
-_dgemm = types.ExternalFunction("bptt_dgemm", _SIG["d"])
-# ?gemv(order, trans, M, N, alpha, A, lda, x, incx, beta, y, incy): for products of one row (B = 1),
-# where ?gemm is slow (OpenBLAS's Haswell sgemm with M = 1: LSTM B=1 H=256 took 5.5 ms against 3.1 ms
-# for NumPy's loop, which calls ?gemv there)
+# ?gemv(order, trans, M, N, alpha, A, lda, x, incx, beta, y, incy): for products of one row (B = 1)
 _SIGV = {p: types.void(_i64, _i64, _i64, _i64, t, _vp, _i64, _vp, _i64, t, _vp, _i64)
          for p, t in (("s", types.float32), ("d", types.float64))}
 _sgemv = types.ExternalFunction("bptt_sgemv", _SIGV["s"])
@@ -77,7 +73,7 @@ def _thread_control(lib):
 
 
 def _find_blas():
-    """(library path, {'s': ?gemm, 'd': ?gemm, 'sv': ?gemv, 'dv': ?gemv addresses}) of NumPy's ILP64 BLAS, or None."""
+    """(library path, {'s': ?gemv, 'd': ?gemv addresses}, thread control) of NumPy's ILP64 BLAS, or None."""
     for path in _candidates():
         try:
             lib = ctypes.CDLL(path)
@@ -86,8 +82,6 @@ def _find_blas():
         for pattern in _SYMBOLS:
             try:
                 addrs = {p: ctypes.cast(getattr(lib, pattern.format(p)), ctypes.c_void_p).value for p in "sd"}
-                addrs.update({p + "v": ctypes.cast(getattr(lib, pattern.format(p).replace("gemm", "gemv")),
-                                                   ctypes.c_void_p).value for p in "sd"})
             except AttributeError:
                 continue
             return path, addrs, _thread_control(lib)
@@ -95,28 +89,23 @@ def _find_blas():
 
 
 def _fallback(dtype):
-    """A compiled row-major ?gemm with the cblas signature (no transposed A), for when no BLAS is found."""
+    """A compiled row-major ?gemv with the cblas signature, for when no BLAS is found (never called then:
+    ``matmul`` sends one-row products to ?gemv only with ``HAVE_BLAS``; registered so that the kernels link)."""
     carray = numba.carray
 
-    @numba.cfunc(_SIG["s" if dtype == np.float32 else "d"], error_model="numpy")
-    def gemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc):
+    @numba.cfunc(_SIGV["s" if dtype == np.float32 else "d"], error_model="numpy")
+    def gemv(order, trans, M, N, alpha, A, lda, x, incx, beta, y, incy):
         a = carray(A, (M * lda,), dtype)
-        b = carray(B, ((N if tb == TRANS else K) * ldb,), dtype)
-        c = carray(C, (M * ldc,), dtype)
-        zero = dtype(0)
-        for m in range(M):
-            for n in range(N):
-                c[m * ldc + n] = zero if beta == zero else beta * c[m * ldc + n]
-            for k in range(K):
-                s = alpha * a[m * lda + k]
-                if tb == TRANS:
-                    for n in range(N):
-                        c[m * ldc + n] += s * b[n * ldb + k]
-                else:
-                    for n in range(N):
-                        c[m * ldc + n] += s * b[k * ldb + n]
+        ny = M if trans == NO_TRANS else N  # y = A x (M) or A^T x (N), A (M, N) row-major
+        nx = N if trans == NO_TRANS else M
+        xs, ys = carray(x, (nx,), dtype), carray(y, (ny,), dtype)
+        for i in range(ny):
+            s = dtype(0)
+            for j in range(nx):
+                s += (a[i * lda + j] if trans == NO_TRANS else a[j * lda + i]) * xs[j]
+            ys[i] = alpha * s + (beta * ys[i] if beta != 0 else dtype(0))
 
-    return gemm
+    return gemv
 
 
 # The fused per-step passes read and write five to eight arrays; LLVM vectorises such a loop behind
@@ -130,12 +119,12 @@ HAVE_BLAS = _found is not None
 LIBRARY = _found[0] if _found else None
 _THREADS = _found[2] if _found else None  # (get, set) of OpenBLAS's thread count, or None
 if _found:
-    for _p in ("s", "d", "sv", "dv"):
-        llb.add_symbol(f"bptt_{_p[0]}gem{'v' if _p.endswith('v') else 'm'}", _found[1][_p])
+    for _p in "sd":
+        llb.add_symbol(f"bptt_{_p}gemv", _found[1][_p])
 else:
     _fallbacks = {p: _fallback(dt) for p, dt in (("s", np.float32), ("d", np.float64))}  # kept alive
-    llb.add_symbol("bptt_sgemm", _fallbacks["s"].address)
-    llb.add_symbol("bptt_dgemm", _fallbacks["d"].address)
+    for _p in "sd":
+        llb.add_symbol(f"bptt_{_p}gemv", _fallbacks[_p].address)
 
 
 @intrinsic
@@ -146,25 +135,6 @@ def _ptr(typingctx, arr):
         return builder.bitcast(a.data, cgutils.voidptr_t)
 
     return types.voidptr(arr), codegen
-
-
-def gemm(A, B, C, trans_b, alpha, beta):
-    """C (M, N) = alpha A (M, K) @ (B^T if trans_b else B) + beta C, all C-contiguous 2-D arrays of one
-    dtype, alpha and beta scalars of that dtype (beta 0: C overwritten). Callable from compiled code only."""
-    raise NotImplementedError("bptt.fast.blas.gemm runs inside numba-compiled functions only")
-
-
-@overload(gemm)
-def _gemm_impl(A, B, C, trans_b, alpha, beta):
-    f = _sgemm if A.dtype == types.float32 else _dgemm
-
-    def impl(A, B, C, trans_b, alpha, beta):
-        M, K = A.shape
-        N = C.shape[1]
-        tb = TRANS if trans_b else NO_TRANS
-        f(ROW_MAJOR, NO_TRANS, tb, M, N, K, alpha, _ptr(A), K, _ptr(B), B.shape[1], beta, _ptr(C), N)
-
-    return impl
 
 
 def gemv(A, trans, x, y, alpha, beta):
@@ -184,69 +154,61 @@ def _gemv_impl(A, trans, x, y, alpha, beta):
     return impl
 
 
-# products of more than this many multiply-adds go to NumPy's BLAS (?gemv for one row, ?gemm otherwise),
-# smaller ones run as compiled axpy loops. Measured (float32, forward + backward, compiled loops, us): one
-# row, config A (H=32): Elman 74 -> 65, LSTM 139 -> 106 with ?gemv instead of the loops; several rows, T=50:
-# Elman B=8 H=64 290 -> 118, LSTM B=8 H=64 1051 -> 343, Elman B=64 H=32 749 -> 305, Elman B=2 H=32 63 -> 52
-# (the loops had been used up to 131,072 multiply-adds, which made the compiled Elman slower than the NumPy
-# loop at the default `bptt train`: adding, B=64, H=32). Without NumPy's BLAS every product runs the loops.
+# a one-row product (B = 1) of more than this many multiply-adds goes to NumPy's ?gemv; every other
+# per-step product runs ``microkernel.gemm`` on weights packed once per pass (see there: 2-3x OpenBLAS's
+# ?gemm at the per-step sizes, which packs the weights again on every call). ?gemv reads W itself, with
+# no packing, and streams it once: config A (H=32) float32 Elman 74 -> 65 us, LSTM 139 -> 106 us.
 SMALL = 512
 
 
 @numba.njit(inline="always")
 def _library_size(M, K, N):
-    """Whether an (M, K) x (K, N) product goes to the BLAS library (else the compiled axpy loops)."""
-    return M * K * N > SMALL
+    """Whether a one-row (M = 1) (1, K) x (K, N) product goes to ?gemv."""
+    return M == 1 and HAVE_BLAS and K * N > SMALL
 
 
 @numba.njit(inline="always", error_model="numpy")
-def matmul(A, B, C, alpha, beta):
-    """C (M, N) = alpha A (M, K) @ B (K, N) + beta C, C-contiguous arrays of one dtype, beta 0 or 1:
-    compiled axpy loops (over rows of B, so they vectorise without reassociating sums) for small
-    products, NumPy's BLAS otherwise. Callable from compiled code only."""
-    M, K = A.shape
-    N = B.shape[1]
-    if HAVE_BLAS and _library_size(M, K, N):
-        if M == 1:
-            gemv(B, True, A, C, alpha, beta)
-        else:
-            gemm(A, B, C, False, alpha, beta)
+def matmul(A, W, Wp, C, alpha, beta):
+    """C (M, N) = A (M, K) @ W (K, N) + beta C, beta 0 or 1 (alpha must be 1), C-contiguous arrays of one
+    dtype; Wp = ``microkernel.pack(W)``, or empty where ``needs_packed`` says it is not read (one row:
+    ?gemv on W). Callable from compiled code only."""
+    if _library_size(A.shape[0], A.shape[1], W.shape[1]):
+        gemv(W, True, A, C, alpha, beta)
         return
-    for m in range(M):
-        c = C[m]
-        if beta == alpha - alpha:  # beta 0: C overwritten
-            c[:] = beta
-        for k in range(K):
-            s = alpha * A[m, k]
-            b = B[k]
-            for n in range(N):
-                c[n] += s * b[n]
-
-
-__all__ = ["HAVE_BLAS", "LIBRARY", "SMALL", "gemm", "gemv", "library_threads", "matmul", "matmul_t", "needs_wt",
-           "single_threaded"]
+    microkernel.gemm(A, Wp, C, beta != alpha - alpha)
 
 
 @numba.njit(inline="always", error_model="numpy")
-def matmul_t(A, W, WT, C, alpha, beta):
-    """C (M, N) = alpha A (M, K) @ W^T + beta C for W (N, K), beta 0 or 1. With NumPy's BLAS a one-row
-    product (M = 1) is ?gemv reading W itself, so that a kernel holding W for its backward product keeps
-    one copy of the weights in cache (LSTM, B=1, H=1024, float32: W and W^T, 32 MB, did not fit the 32 MB
-    L3, and the compiled loop took 4x NumPy's); every other product reads WT = W^T contiguous (?gemm
-    without transposes: config C's 100 forward products took 1.72 ms so, 2.33 ms as ?gemm of A and W
-    transposed; the axpy loops need it too). ``needs_wt`` says when WT is read. Callable from compiled
-    code only."""
-    M, K = A.shape
-    N = W.shape[0]
-    if M == 1 and HAVE_BLAS and _library_size(M, K, N):
+def matmul_t(A, W, WTp, C, alpha, beta):
+    """C (M, N) = A (M, K) @ W^T + beta C for W (N, K), beta 0 or 1 (alpha must be 1); WTp =
+    ``microkernel.pack(W.T)``, or empty where ``needs_packed`` says it is not read: a one-row product is
+    ?gemv reading W itself, so that a kernel holding W for its backward product keeps one copy of the
+    weights in cache (LSTM, B=1, H=1024, float32: W and W^T, 32 MB, did not fit the 32 MB L3, and the
+    compiled loop took 4x NumPy's). Callable from compiled code only."""
+    if _library_size(A.shape[0], A.shape[1], W.shape[0]):
         gemv(W, False, A, C, alpha, beta)
         return
-    matmul(A, WT, C, alpha, beta)
+    microkernel.gemm(A, WTp, C, beta != alpha - alpha)
 
 
-def needs_wt(M: int, W) -> bool:
-    """Whether ``matmul_t`` of an (M, K) operand with W (N, K) reads WT (else an empty (0, 0) array will do)."""
-    return not (M == 1 and HAVE_BLAS and _library_size(M, W.shape[1], W.shape[0]))
+def needs_packed(M: int, W) -> bool:
+    """Whether the products of an (M, K) operand with W or W^T read packed weights (else ?gemv on W, and
+    an empty (0, 0, 0) array will do)."""
+    return not (M == 1 and HAVE_BLAS and W.shape[0] * W.shape[1] > SMALL)
+
+
+def packed(M: int, W, out=None):
+    """``microkernel.pack(W)`` (into ``out`` when given, of ``microkernel.packed_shape``), or an empty
+    array where ``needs_packed`` says it is not read. W (K, N) any layout (W.T for ``matmul_t``)."""
+    if not needs_packed(M, W):
+        return np.empty((0, 0, 0), W.dtype)
+    if out is None:
+        out = np.empty(microkernel.packed_shape(*W.shape, W.dtype), W.dtype)
+    return microkernel.pack(W, out)
+
+
+__all__ = ["HAVE_BLAS", "LIBRARY", "SMALL", "gemv", "library_threads", "matmul", "matmul_t", "needs_packed",
+           "packed", "single_threaded"]
 
 
 def library_threads() -> int:

@@ -24,12 +24,13 @@ import threading
 import numpy as np
 
 from .. import codes, losses, products
-from . import G1_CODES, blas, kernel_cache, numba_codes, numba_elman, numba_gru, numba_lstm
+from . import G1_CODES, blas, kernel_cache, microkernel, numba_codes, numba_elman, numba_gru, numba_lstm
 from .mathfn import consts
 
 # before the first call: drop cached kernels compiled from other sources (see kernel_cache)
 kernel_cache.drop_stale([numba_elman.forward_recurrence, numba_elman.backward_recurrence, numba_lstm.forward,
-                         numba_lstm.backward, numba_gru.forward, numba_gru.backward, numba_codes.scatter_rows])
+                         numba_lstm.backward, numba_gru.forward, numba_gru.backward, numba_codes.scatter_rows,
+                         microkernel.pack])
 
 
 class _Scratch(threading.local):
@@ -83,8 +84,8 @@ def _forward(net, X, carry, buf):
     T, B = X.shape[:2]
     C = consts(net.dtype)
     W = np.ascontiguousarray(p[cell.w_rec])
-    # W^T contiguous for the forward products (blas.matmul_t), but for one-row ones, which read W itself
-    WT = np.ascontiguousarray(W.T) if blas.needs_wt(B, W) else np.empty((0, 0), W.dtype)
+    # W^T packed for the forward products (blas.matmul_t; one-row ones read W itself)
+    WT = blas.packed(B, W.T, buf("WTp", microkernel.packed_shape(*W.T.shape, W.dtype)))
     h0 = np.ascontiguousarray(carry[0])
     H, G = h0.shape[1], W.shape[0]  # G = gates * H
     GX = _project(cell, p, X, buf("GX", (T, B, G)))
@@ -127,16 +128,17 @@ def _gradients(net, X, D, loss, lmask, carry, batch):
     E, _, dZ = losses.output_loss(loss, net.g2, Z, D, lmask, batch)
     dZf = dZ.reshape(T * B, -1)
     dH = products.matmul(dZf, Wy, out=buf("dH", (T, B, H)).reshape(T * B, H)).reshape(T, B, H)
+    Wp = blas.packed(B, W, buf("Wp", microkernel.packed_shape(*W.shape, W.dtype)))  # the backward products'
     if cell.name == "elman":
-        ds0 = (numba_elman.backward_recurrence(dH, hs, W, G1_CODES[cell.g1.name], C),)
+        ds0 = (numba_elman.backward_recurrence(dH, hs, W, Wp, G1_CODES[cell.g1.name], C),)
         dGX = dGH = dH
     elif cell.name == "lstm":
         dc = np.zeros((B, H), net.dtype)
-        ds0 = (numba_lstm.backward(dH, GX, W, *saved, dc, C), dc)
+        ds0 = (numba_lstm.backward(dH, GX, W, Wp, *saved, dc, C), dc)
         dGX = dGH = GX
     else:
         dGH = buf("dGH", (T, B, G))
-        dh0 = numba_gru.backward(dH, GX, W, hs, *saved, C, dGH)
+        dh0 = numba_gru.backward(dH, GX, W, Wp, hs, *saved, C, dGH)
         ds0 = (dh0,)
         dGX = GX
     g = cell.weight_grads(X, hs[:-1], dGX, dGH, n_in=net.n_in, scatter=numba_codes.weight_grad)
@@ -147,23 +149,18 @@ def _gradients(net, X, D, loss, lmask, carry, batch):
 
 # A batch's streams are independent until the weight gradients are summed, so one call can run on
 # several threads, each the whole pass over its own rows (its own products and per-step passes, the
-# compiled loops releasing the GIL), the parts summed at the end: the per-step gate passes, which run on
-# one core otherwise, and the small per-step products, which OpenBLAS's threads speed up little (32 x 128
-# x 512 float32: 26 us on one thread, 19 on two), then use every core. Measured (2 cores, float32,
-# forward + backward, whole / split in two): LSTM H=128 B=32 T=100 7.07 / 5.71 ms, T=50 with 65 codes
-# 5.64 / 3.59; GRU 7.49 / 4.57 and 5.59 / 2.94; H=64 B=8 LSTM 0.48 / 0.41; but H=512 B=64 LSTM 144 / 152,
-# H=1024 no gain (every product large: OpenBLAS's own threads use the cores), and Elman, whose per-step
-# pass is one tanh, 0.9-1.0 below H=512. So: LSTM and GRU up to SHARD_MAX_H, at least SHARD_ROWS rows a
-# shard, as many shards as OpenBLAS has threads (1 where the user or ``bptt.parallel`` set one thread).
+# compiled loops releasing the GIL), the parts summed at the end. OpenBLAS's own threads speed up little
+# of a pass: the per-step passes run on one core, and the per-step products run ``microkernel.gemm`` on
+# the calling thread. Measured (2 cores, float32, forward + backward, one thread / split in two, ms):
+# LSTM H=128 B=32 T=50 3.9 / 2.5, T=100 7.7 / 4.8; H=512 B=64 171 / 109; H=1024 B=128 693 / 459; GRU
+# and Elman alike (Elman 49 / 32 at H=512). So every call with at least SHARD_ROWS rows a part splits,
+# in as many parts as OpenBLAS has threads (1 where the user or ``bptt.parallel`` set one thread).
 SHARD_ROWS = 8
-SHARD_MAX_H = 256
 _POOL: list = [None, 0]  # [ThreadPoolExecutor, its workers]
 
 
 def shards(net, B: int) -> int:
     """How many threads a call of ``gradients`` splits its B streams over (1: the calling thread alone)."""
-    if net.cell.name == "elman" or net.n_hidden > SHARD_MAX_H or not blas.HAVE_BLAS:
-        return 1
     return max(1, min(blas.library_threads(), B // SHARD_ROWS))
 
 

@@ -83,8 +83,8 @@ def _dg_rows(dz, S, code, K):
 
 
 @_jit
-def forward_recurrence(GX, Ws, WsT, s0, g1, C, S):
-    """GX (T, B, H) input parts, overwritten; Ws (H, H); WsT = Ws^T contiguous, or empty when ``blas.needs_wt`` says it is not read; s0 (B, H); g1 a code;
+def forward_recurrence(GX, Ws, WsTp, s0, g1, C, S):
+    """GX (T, B, H) input parts, overwritten; Ws (H, H); WsTp = Ws^T packed (``blas.packed``), or empty where ``blas.needs_packed`` says it is not read; s0 (B, H); g1 a code;
     C = ``mathfn.consts``.
     Fills S (T+1, B, H) (the caller's buffer): S[0] = s0 and S[t+1] = g1(GX[t] + S[t] Ws^T)."""
     T, B, H = GX.shape
@@ -93,15 +93,15 @@ def forward_recurrence(GX, Ws, WsT, s0, g1, C, S):
     S[0] = s0
     for t in range(T):
         z = GX[t]
-        matmul_t(S[t], Ws, WsT, z, one, one)  # z = GX_t + S_{t-1} Ws^T
+        matmul_t(S[t], Ws, WsTp, z, one, one)  # z = GX_t + S_{t-1} Ws^T
         _g_rows(z, S[t + 1], g1, K)
     return S
 
 
 @_jit
-def backward_recurrence(dH, S, Ws, g1, C):
+def backward_recurrence(dH, S, Ws, Wsp, g1, C):
     """dH (T, B, H): the loss's dE/dS_t on entry, dE/dz_t (z the pre-activation) on return (in place);
-    S (T+1, B, H) from ``forward_recurrence``; Ws (H, H). Returns dE/ds0 (B, H)."""
+    S (T+1, B, H) from ``forward_recurrence``; Ws (H, H), Wsp = Ws packed (or empty: ``blas.packed``). Returns dE/ds0 (B, H)."""
     T, B, H = dH.shape
     K = scalars(C)
     zero, one = K[0], K[1]
@@ -110,7 +110,7 @@ def backward_recurrence(dH, S, Ws, g1, C):
         dz = dH[t]  # (B, H): dE/dS_t, everything carried back already added
         _dg_rows(dz, S[t + 1], g1, K)
         if t > 0:
-            matmul(dz, Ws, dH[t - 1], one, one)  # dE/dS_{t-1} += dz_t Ws
+            matmul(dz, Ws, Wsp, dH[t - 1], one, one)  # dE/dS_{t-1} += dz_t Ws
         else:
-            matmul(dz, Ws, ds0, one, zero)
+            matmul(dz, Ws, Wsp, ds0, one, zero)
     return ds0

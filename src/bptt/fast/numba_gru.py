@@ -19,8 +19,8 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
 @_jit
-def forward(GX, W, WT, bh, h0, C, hs, ghn):
-    """GX (T, B, 3H) = x_t W_ih^T + b_ih, overwritten with (r, z, n) of each step; W (3H, H) = W_hh, WT = W_hh^T contiguous (or empty: ``blas.needs_wt``),
+def forward(GX, W, WTp, bh, h0, C, hs, ghn):
+    """GX (T, B, 3H) = x_t W_ih^T + b_ih, overwritten with (r, z, n) of each step; W (3H, H) = W_hh, WTp = W_hh^T packed (or empty: ``blas.packed``),
     bh (3H,) = b_hh; h0 (B, H). Fills hs (T+1, B, H) (hs[0] = h0) and ghn (T, B, H) = W_hn h_{t-1} + b_hn
     (the caller's buffers)."""
     T, B, G = GX.shape
@@ -30,7 +30,7 @@ def forward(GX, W, WT, bh, h0, C, hs, ghn):
     gh = np.empty((B, G), GX.dtype)
     hs[0] = h0
     for t in range(T):
-        matmul_t(hs[t], W, WT, gh, one, zero)  # gh = h_{t-1} W_hh^T
+        matmul_t(hs[t], W, WTp, gh, one, zero)  # gh = h_{t-1} W_hh^T
         a = GX[t]
         for b in range(B):
             ab, ghb, hp, hn, gn = a[b], gh[b], hs[t, b], hs[t + 1, b], ghn[t, b]
@@ -50,9 +50,10 @@ def forward(GX, W, WT, bh, h0, C, hs, ghn):
 
 
 @_jit
-def backward(dH, A, W, hs, ghn, C, dGH):
+def backward(dH, A, W, Wp, hs, ghn, C, dGH):
     """dH (T, B, H): the loss's dE/dh_t, overwritten with the total dE/dh_t; A (T, B, 3H): (r, z, n)
-    from ``forward``, overwritten with dE/dgx_t; W (3H, H) = W_hh. Fills dGH (T, B, 3H) = dE/dgh_t (the caller's
+    from ``forward``, overwritten with dE/dgx_t; W (3H, H) = W_hh, Wp = W_hh packed (or empty:
+    ``blas.packed``). Fills dGH (T, B, 3H) = dE/dgh_t (the caller's
     buffer); returns dE/dh_0 (B, H)."""
     T, B, G = A.shape
     H = G // 3
@@ -90,8 +91,8 @@ def backward(dH, A, W, hs, ghn, C, dGH):
             for j in range(H):
                 rg[j] = dr[j]
         if t > 0:
-            matmul(d, W, dH[t - 1], one, one)  # dE/dh_{t-1} += dgh_t W_hh (+ carry, next pass)
+            matmul(d, W, Wp, dH[t - 1], one, one)  # dE/dh_{t-1} += dgh_t W_hh (+ carry, next pass)
         else:
-            matmul(d, W, dh0, one, zero)
+            matmul(d, W, Wp, dh0, one, zero)
     dh0 += carry
     return dh0

@@ -19,9 +19,9 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
 @_jit
-def forward(GX, W, WT, h0, c0, C, hs, cs, tcs):
+def forward(GX, W, WTp, h0, c0, C, hs, cs, tcs):
     """GX (T, B, 4H) = x_t W_ih^T + b_ih + b_hh, overwritten with the gates (i, f, g, o) of each step;
-    W (4H, H) = W_hh; WT = W_hh^T contiguous, or empty when ``blas.needs_wt`` says it is not read; h0, c0
+    W (4H, H) = W_hh; WTp = W_hh^T packed (``blas.packed``), or empty where ``blas.needs_packed`` says it is not read; h0, c0
     (B, H); C = ``mathfn.consts``. Fills hs (T+1, B, H) (hs[0] = h0), cs (T+1, B, H) (cs[0] = c0) and
     tcs (T, B, H) = tanh(c_t) (the caller's buffers: see ``compiled``)."""
     T, B, G = GX.shape
@@ -32,7 +32,7 @@ def forward(GX, W, WT, h0, c0, C, hs, cs, tcs):
     cs[0] = c0
     for t in range(T):
         a = GX[t]
-        matmul_t(hs[t], W, WT, a, one, one)  # a = GX_t + h_{t-1} W_hh^T
+        matmul_t(hs[t], W, WTp, a, one, one)  # a = GX_t + h_{t-1} W_hh^T
         for b in range(B):
             ab, cp, cn, tc, hn = a[b], cs[t, b], cs[t + 1, b], tcs[t, b], hs[t + 1, b]
             ig, fg, gg, og = ab[:H], ab[H : 2 * H], ab[2 * H : 3 * H], ab[3 * H :]
@@ -57,9 +57,9 @@ def forward(GX, W, WT, h0, c0, C, hs, cs, tcs):
 
 
 @_jit
-def backward(dH, A, W, cs, tcs, dc, C):
+def backward(dH, A, W, Wp, cs, tcs, dc, C):
     """dH (T, B, H): the loss's dE/dh_t, overwritten with the total dE/dh_t; A (T, B, 4H): the gates
-    from ``forward``, overwritten with dE/da_t; W (4H, H) = W_hh; dc (B, H): dE/dc_T (zeros), overwritten with dE/dc_0.
+    from ``forward``, overwritten with dE/da_t; W (4H, H) = W_hh, Wp = W_hh packed (or empty: ``blas.packed``); dc (B, H): dE/dc_T (zeros), overwritten with dE/dc_0.
     Returns dE/dh_0 (B, H)."""
     T, B, G = A.shape
     H = G // 4
@@ -90,7 +90,7 @@ def backward(dH, A, W, cs, tcs, dc, C):
                 fg[j] = dcb[j] * cp[j] * f * (one - f)  # a_f
                 dcb[j] = dcb[j] * f  # dE/dc_{t-1}
         if t > 0:
-            matmul(a, W, dH[t - 1], one, one)  # dE/dh_{t-1} += da_t W_hh
+            matmul(a, W, Wp, dH[t - 1], one, one)  # dE/dh_{t-1} += da_t W_hh
         else:
-            matmul(a, W, dh0, one, zero)
+            matmul(a, W, Wp, dh0, one, zero)
     return dh0
