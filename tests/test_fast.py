@@ -621,6 +621,8 @@ def test_split_over_threads_matches_the_numpy_loop(cls, threads, B, g2, loss, bl
         assert abs(E - E2) <= 1e-12 * abs(E)
         E3, g3 = net.gradients(X, D, loss=loss, at=at, s0=s0, backend="numba")  # the same sum every call
         assert E3 == E2 and all(np.array_equal(g2_[k], g3[k]) for k in g if k != "s0")
+        f, f2 = net.forward(X, s0=s0, backend="numpy"), net.forward(X, s0=s0, backend="numba")  # split too
+        assert np.max(np.abs(f.Y - f2.Y)) <= 1e-12 and state_err(f.state, f2.state) <= 1e-12
 
 
 @pytest.mark.parametrize("cls", [Elman, LSTM, GRU])

@@ -1,8 +1,9 @@
 """``backend="numba"``: one forward + backward pass with the recurrences as compiled loops.
 
 Only the two recurrences must walk time step by step; they run compiled (``numba_elman``, ``numba_lstm``,
-``numba_gru``: per step one BLAS product and one fused pass over the (B, H) units, no Python in
-between). Everything else is done once for all steps with the library's own NumPy code, as in
+``numba_gru``: per step one product on the recurrent weights packed once per pass (``microkernel``;
+``?gemv`` for one row, ``blas``) and one fused pass over the (B, H) units, no Python in between), split
+over threads by rows of the batch (``shards``). Everything else is done once for all steps with the library's own NumPy code, as in
 ``bptt.loop``: the hoisted input projection (``Cell.project``), the output layer and its loss
 (``losses.output_loss``), and the weight gradients as single GEMMs (``Cell.weight_grads``):
 
@@ -102,14 +103,23 @@ def _forward(net, X, carry, buf):
     return W, C, GX, hs, (ghn,)
 
 
-def forward_states(net, X, carry):
-    """The forward pass alone, compiled: S (T, B, H) of the net's one layer and the final carry tuple of
-    (B, H), for ``Network.forward`` and ``Network.loss``. X (T, B, I) or (T, B) codes, validated, in the
-    net's dtype; carry: the initial carry tuple. Fresh arrays (S is returned to the caller)."""
+def _states(net, X, carry):
     _, _, _, hs, saved = _forward(net, X, carry, lambda name, shape: np.empty(shape, net.dtype))
     T = hs.shape[0] - 1
     final = (hs[T].copy(), saved[0][T].copy()) if net.cell.name == "lstm" else (hs[T].copy(),)
     return hs[1:], final
+
+
+def forward_states(net, X, carry):
+    """The forward pass alone, compiled: S (T, B, H) of the net's one layer and the final carry tuple of
+    (B, H), for ``Network.forward`` and ``Network.loss``. X (T, B, I) or (T, B) codes, validated, in the
+    net's dtype; carry: the initial carry tuple. Fresh arrays (S is returned to the caller). Split over
+    ``shards`` threads like ``gradients``."""
+    parts = _split(X.shape[1], lambda rows: _states(net, _rows(X, rows), tuple(_rows(c, rows, 0) for c in carry)), net)
+    if len(parts) == 1:
+        return parts[0]
+    return (np.concatenate([S for S, _ in parts], axis=1),
+            tuple(np.concatenate(c) for c in zip(*(f for _, f in parts))))
 
 
 def _gradients(net, X, D, loss, lmask, carry, batch):
@@ -160,7 +170,8 @@ _POOL: list = [None, 0]  # [ThreadPoolExecutor, its workers]
 
 
 def shards(net, B: int) -> int:
-    """How many threads a call of ``gradients`` splits its B streams over (1: the calling thread alone)."""
+    """How many threads a call of ``gradients`` or ``forward_states`` splits its B streams over (1: the
+    calling thread alone)."""
     return max(1, min(blas.library_threads(), B // SHARD_ROWS))
 
 
@@ -172,6 +183,30 @@ def _pool(workers: int):
     return _POOL[0]
 
 
+def _rows(a, rows, axis=1):
+    """Rows ``rows`` (a slice of the batch) of a time-major array (axis 1) or of a (B, ...) one (axis 0),
+    C-contiguous."""
+    return np.ascontiguousarray(a[:, rows] if axis == 1 else a[rows])
+
+
+def _split(B: int, part, net) -> list:
+    """[part(slice of rows) for each of ``shards(net, B)`` parts of the batch, in order]: the first on the
+    calling thread, the others on the pool's, OpenBLAS on one thread while they run. Waits for every part;
+    a part's error is raised."""
+    n = shards(net, B)
+    if n == 1:
+        return [part(slice(0, B))]
+    cut = [B * k // n for k in range(n + 1)]
+    rows = [slice(cut[k], cut[k + 1]) for k in range(n)]
+    with blas.single_threaded():
+        futures = [_pool(n - 1).submit(part, r) for r in rows[1:]]
+        try:
+            results = [part(rows[0])]
+        finally:
+            results += [f.result() for f in futures]  # waits for every part, re-raises a part's error
+    return results
+
+
 def gradients(net, X, D, loss, lmask, carry):
     """E and the gradients of a one-layer unidirectional net. X (T, B, I) or (T, B) integer class codes
     (``bptt.codes``: the projection is a row lookup), D targets, lmask (T, B) the
@@ -180,23 +215,10 @@ def gradients(net, X, D, loss, lmask, carry):
     threads, each on its rows of the batch, with OpenBLAS on one thread meanwhile; the parts are summed in
     shard order, so a given thread count gives the same result on every call."""
     B = X.shape[1]
-    n = shards(net, B)
-    if n == 1:
+    if shards(net, B) == 1:
         return _gradients(net, X, D, loss, lmask, carry, None)
-    cut = [B * k // n for k in range(n + 1)]
-
-    def part(k):
-        rows = slice(cut[k], cut[k + 1])
-        Xk, Dk = np.ascontiguousarray(X[:, rows]), np.ascontiguousarray(D[:, rows])
-        ck = tuple(np.ascontiguousarray(c[rows]) for c in carry)
-        return _gradients(net, Xk, Dk, loss, np.ascontiguousarray(lmask[:, rows]), ck, B)
-
-    with blas.single_threaded():
-        futures = [_pool(n - 1).submit(part, k) for k in range(1, n)]
-        try:
-            results = [part(0)]
-        finally:
-            results += [f.result() for f in futures]  # waits for every part, re-raises a part's error
+    results = _split(B, lambda rows: _gradients(net, _rows(X, rows), _rows(D, rows), loss, _rows(lmask, rows),
+                                                tuple(_rows(c, rows, 0) for c in carry), B), net)
     E = sum(r[0] for r in results)
     g = results[0][1]
     for r in results[1:]:

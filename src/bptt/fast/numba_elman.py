@@ -1,9 +1,9 @@
 """The Elman recurrence as compiled loops (numba): ``bptt.cells.elman``'s step and step_back, compiled.
 
-Per step, forward: ``z = GX_t + S_{t-1} Ws^T`` (one BLAS product accumulated into GX_t, which holds
+Per step, forward: ``z = GX_t + S_{t-1} Ws^T`` (one product (``blas.matmul``) accumulated into GX_t, which holds
 ``Wx X_t + bs``), then one pass ``S_t = g1(z)`` over (B, H). Backward: one pass ``dz_t = dE/dS_t *
-g1'(S_t)`` (g1' from the output, as ``bptt.activations`` does), then ``dE/dS_{t-1} += dz_t Ws`` (one BLAS
-product accumulated into the loss's dE/dS_{t-1}). Nothing is allocated per step, and no Python runs
+g1'(S_t)`` (g1' from the output, as ``bptt.activations`` does), then ``dE/dS_{t-1} += dz_t Ws`` (one
+product, ``blas.matmul``, accumulated into the loss's dE/dS_{t-1}). Nothing is allocated per step, and no Python runs
 between steps. g1 in ``G1_CODES`` (tanh, sigmoid, relu, identity); tanh and the sigmoid are
 ``bptt.fast.mathfn``'s. Every value lives in the net's dtype: with float32 no variable of these loops
 is float64 (constants come in ``C``, an array of the dtype; the tests check the compiled types).

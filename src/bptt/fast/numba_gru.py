@@ -1,9 +1,9 @@
 """The GRU recurrence as compiled loops: ``bptt.cells.gru``'s step and step_back, compiled.
 
-Per step, forward: ``gh = h_{t-1} W_hh^T`` (one BLAS product into a (B, 3H) buffer), then one pass over
+Per step, forward: ``gh = h_{t-1} W_hh^T`` (one product (``blas.matmul``) into a (B, 3H) buffer), then one pass over
 (B, H) computing r, z, n and h_t with the cell's formulas (``GRUCell.step``). Backward: one pass
 computing dE/dgx_t and dE/dgh_t with the cell's formulas (``GRUCell.step_back``), then
-``dh_{t-1} += dgh_t W_hh`` (one BLAS product accumulated into the loss's dE/dh_{t-1}); the direct path
+``dh_{t-1} += dgh_t W_hh`` (one product (``blas.matmul``) accumulated into the loss's dE/dh_{t-1}); the direct path
 ``dh_t * z`` is carried to the next pass. Nothing is allocated per step.
 """
 

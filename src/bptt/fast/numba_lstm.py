@@ -1,10 +1,10 @@
 """The LSTM recurrence as compiled loops: ``bptt.cells.lstm``'s step and step_back, compiled.
 
-Per step, forward: ``a = GX_t + h_{t-1} W_hh^T`` (one BLAS product accumulated into GX_t, which already
+Per step, forward: ``a = GX_t + h_{t-1} W_hh^T`` (one product (``blas.matmul``) accumulated into GX_t, which already
 holds ``x_t W_ih^T + b_ih + b_hh``), then one pass over (B, H) computing the four gates, c_t, tanh(c_t)
 and h_t with the cell's formulas (``LSTMCell.step``). Backward: one pass computing dE/da_t with the
 cell's formulas (``LSTMCell.step_back``), written over the gates of GX_t, then ``dh_{t-1} += da_t W_hh``
-(one BLAS product accumulated into the loss's dE/dh_{t-1}). Nothing is allocated per step.
+(one product (``blas.matmul``) accumulated into the loss's dE/dh_{t-1}). Nothing is allocated per step.
 """
 
 from __future__ import annotations
