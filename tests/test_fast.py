@@ -710,3 +710,59 @@ def test_single_threaded_counts_nested_and_concurrent_callers():
         assert get() == 2 and blas.library_threads() == 2
     finally:
         put(before)
+
+
+def test_split_calls_from_two_threads_at_once_give_each_its_own_result(blas_threads):
+    """Two callers share the pool and the one-thread OpenBLAS setting: each gets what it gets alone."""
+    import threading
+
+    blas_threads(2)
+    rng = np.random.default_rng(12)
+    nets = [GRU(3, 16, 2, seed=s) for s in (1, 2)]
+    X, D = data(rng, 12, 32, 3, 2, "squared")
+    alone = [net.gradients(X, D, backend="numba") for net in nets]
+    out = [None, None]
+
+    def work(i):
+        for _ in range(10):
+            out[i] = nets[i].gradients(X, D, backend="numba")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for (E, g), (E2, g2) in zip(alone, out):
+        assert E == E2 and all(np.array_equal(g[k], g2[k]) for k in g if k != "s0")
+
+
+def _child_gradients(q):
+    """Run in a forked child: the split call after the parent had started the pool's threads."""
+    net = LSTM(3, 16, 2, seed=1)
+    rng = np.random.default_rng(13)
+    X, D = data(rng, 6, 32, 3, 2, "squared")
+    q.put(net.gradients(X, D, backend="numba")[0])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_split_works_in_a_forked_child(monkeypatch):
+    """A child forked after the pool started has none of its threads: the call must not wait for them."""
+    import multiprocessing as mp
+
+    from bptt.fast import blas
+
+    monkeypatch.setattr(blas, "library_threads", lambda: 2)  # inherited by the forked child
+    net = LSTM(3, 16, 2, seed=1)
+    X, D = data(np.random.default_rng(13), 6, 32, 3, 2, "squared")
+    E = net.gradients(X, D, backend="numba")[0]  # starts the pool here
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    child = ctx.Process(target=_child_gradients, args=(q,))
+    child.start()
+    child.join(60)
+    if child.exitcode is None:  # hung: do not leave it behind
+        child.kill()
+        child.join()
+        pytest.fail("the forked child hung waiting for the parent's pool threads")
+    assert child.exitcode == 0
+    assert q.get(timeout=5) == E

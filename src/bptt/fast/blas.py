@@ -221,6 +221,19 @@ _single_lock = threading.Lock()
 _single_depth = [0, 0]  # [callers inside single_threaded, OpenBLAS's thread count before the first]
 
 
+def _after_fork():
+    """In a forked child no caller is inside ``single_threaded`` (the parent's threads are gone): a fresh
+    lock, and OpenBLAS's thread count put back if a parent's caller had set it to one."""
+    global _single_lock
+    _single_lock = threading.Lock()
+    if _single_depth[0] and _THREADS:
+        _THREADS[1](_single_depth[1])
+    _single_depth[:] = [0, 0]
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 @contextlib.contextmanager
 def single_threaded():
     """OpenBLAS runs every product on the calling thread while inside (its global setting, put back when

@@ -20,6 +20,7 @@ around 1e-15), not bitwise. Every array is in the net's dtype.
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -173,6 +174,14 @@ def shards(net, B: int) -> int:
     """How many threads a call of ``gradients`` or ``forward_states`` splits its B streams over (1: the
     calling thread alone)."""
     return max(1, min(blas.library_threads(), B // SHARD_ROWS))
+
+
+def _forget_pool():
+    """In a forked child: the parent's pool threads do not exist there (submitting would wait forever)."""
+    _POOL[0], _POOL[1] = None, 0
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _pool(workers: int):
