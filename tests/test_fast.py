@@ -592,8 +592,11 @@ def test_bench_says_when_openblas_coretype_overrides_the_kernel():
 # ---- one call split over threads (compiled.shards) ------------------------------------------------
 @pytest.fixture
 def blas_threads(monkeypatch):
-    """Pretend OpenBLAS runs on n threads (so the split runs on any machine); returns the setter."""
-    from bptt.fast import blas
+    """Pretend OpenBLAS runs on n threads (so the split runs on any machine), and split calls of any size
+    (the tests' nets are small); returns the setter."""
+    from bptt.fast import blas, compiled
+
+    monkeypatch.setattr(compiled, "SHARD_WORK", 0)
 
     def set_threads(n):
         monkeypatch.setattr(blas, "library_threads", lambda: n)
@@ -611,7 +614,7 @@ def test_split_over_threads_matches_the_numpy_loop(cls, threads, B, g2, loss, bl
     rng = np.random.default_rng(case_seed(cls.__name__, str(threads), str(B), loss))
     T, I, H, O = 9, 4, 12, 5
     net = cls(I, H, O, g2=g2, seed=int(rng.integers(1000)))
-    assert compiled.shards(net, B) == min(threads, B // compiled.SHARD_ROWS) > 1
+    assert compiled.shards(net, B, T) == min(threads, B // compiled.SHARD_ROWS) > 1
     X, D = data(rng, T, B, I, O, loss)
     for at, s0 in [(None, None), ([0, 4, 8], random_state(rng, cls, B, H))]:
         E, g = net.gradients(X, D, loss=loss, at=at, s0=s0, backend="numpy")
@@ -641,12 +644,16 @@ def test_which_calls_split_over_threads(blas_threads):
     from bptt.fast import compiled
 
     blas_threads(4)
-    assert compiled.shards(LSTM(3, 16, 2), 64) == 4
-    assert compiled.shards(GRU(3, 16, 2), 24) == 3  # at least SHARD_ROWS rows a thread
-    assert compiled.shards(LSTM(3, 16, 2), 15) == 1
-    assert compiled.shards(Elman(3, 16, 2), 64) == 4
+    assert compiled.shards(LSTM(3, 16, 2), 64, 10) == 4
+    assert compiled.shards(GRU(3, 16, 2), 24, 10) == 3  # at least SHARD_ROWS rows a thread
+    assert compiled.shards(LSTM(3, 16, 2), 15, 10) == 1
+    assert compiled.shards(Elman(3, 16, 2), 64, 10) == 4
     blas_threads(1)  # the user (or bptt.parallel under MPI) set one thread
-    assert compiled.shards(LSTM(3, 16, 2), 64) == 1
+    assert compiled.shards(LSTM(3, 16, 2), 64, 10) == 1
+    blas_threads(2)
+    compiled.SHARD_WORK = 8_000_000  # monkeypatched by the fixture: restored after the test
+    assert compiled.shards(Elman(3, 32, 2), 64, 10) == 1  # 0.7M multiply-adds a pass: handing over costs more
+    assert compiled.shards(LSTM(3, 128, 2), 32, 50) == 2  # the text model: 105M
 
 
 def test_split_restores_openblas_threads_and_passes_on_a_parts_error(blas_threads, monkeypatch):
@@ -749,9 +756,10 @@ def test_split_works_in_a_forked_child(monkeypatch):
     """A child forked after the pool started has none of its threads: the call must not wait for them."""
     import multiprocessing as mp
 
-    from bptt.fast import blas
+    from bptt.fast import blas, compiled
 
-    monkeypatch.setattr(blas, "library_threads", lambda: 2)  # inherited by the forked child
+    monkeypatch.setattr(blas, "library_threads", lambda: 2)  # both inherited by the forked child
+    monkeypatch.setattr(compiled, "SHARD_WORK", 0)
     net = LSTM(3, 16, 2, seed=1)
     X, D = data(np.random.default_rng(13), 6, 32, 3, 2, "squared")
     E = net.gradients(X, D, backend="numba")[0]  # starts the pool here

@@ -332,7 +332,7 @@ def _backend_line(net, cfg: TrainConfig, task, batch: int) -> str:
     which = backend_for(net, batch, T=T, truncate=cfg.truncate, resets=True if cfg.tbptt else None)
     if which != "numba":
         return f"gradients: NumPy loop, {cfg.dtype}"
-    n = threads_for(net, batch)
+    n = threads_for(net, batch, T)
     return f"gradients: compiled numba loops{f' on {n} threads' if n > 1 else ''}, {cfg.dtype}"
 
 

@@ -141,10 +141,10 @@ def backend_for(net, B: int, *, T: int | None = None, truncate=None, lengths=Non
     return _choose(net, B, reaches_all, lengths, resets, backend, max_states)
 
 
-def threads_for(net, B: int) -> int:
-    """How many threads the compiled loops split a batch of B streams over (``compiled.shards``); call
-    where ``backend_for`` says 'numba'."""
-    return numba_kernel().shards(net, B)
+def threads_for(net, B: int, T: int) -> int:
+    """How many threads the compiled loops split a batch of B streams of T steps over
+    (``compiled.shards``); call where ``backend_for`` says 'numba'."""
+    return numba_kernel().shards(net, B, T)
 
 
 def forward(net, X, s0, lengths, resets, backend):

@@ -116,7 +116,8 @@ def forward_states(net, X, carry):
     (B, H), for ``Network.forward`` and ``Network.loss``. X (T, B, I) or (T, B) codes, validated, in the
     net's dtype; carry: the initial carry tuple. Fresh arrays (S is returned to the caller). Split over
     ``shards`` threads like ``gradients``."""
-    parts = _split(X.shape[1], lambda rows: _states(net, _rows(X, rows), tuple(_rows(c, rows, 0) for c in carry)), net)
+    T, B = X.shape[:2]
+    parts = _split(B, T, lambda rows: _states(net, _rows(X, rows), tuple(_rows(c, rows, 0) for c in carry)), net)
     if len(parts) == 1:
         return parts[0]
     return (np.concatenate([S for S, _ in parts], axis=1),
@@ -162,17 +163,25 @@ def _gradients(net, X, D, loss, lmask, carry, batch):
 # several threads, each the whole pass over its own rows (its own products and per-step passes, the
 # compiled loops releasing the GIL), the parts summed at the end. OpenBLAS's own threads speed up little
 # of a pass: the per-step passes run on one core, and the per-step products run ``microkernel.gemm`` on
-# the calling thread. Measured (2 cores, float32, forward + backward, one thread / split in two, ms):
-# LSTM H=128 B=32 T=50 3.9 / 2.5, T=100 7.7 / 4.8; H=512 B=64 171 / 109; H=1024 B=128 693 / 459; GRU
-# and Elman alike (Elman 49 / 32 at H=512). So every call with at least SHARD_ROWS rows a part splits,
-# in as many parts as OpenBLAS has threads (1 where the user or ``bptt.parallel`` set one thread).
+# the calling thread. Measured (2 cores, float32, forward + backward, fresh process each, one thread /
+# split in two, ms): LSTM H=128 B=32 T=50 3.5 / 2.2, T=100 7.7 / 4.8; H=512 B=64 171 / 109; H=1024
+# B=128 693 / 459; GRU H=64 B=16 T=50 0.80 / 0.58; Elman H=128 B=32 T=50 1.20 / 0.72. Handing a part to
+# another thread costs ~0.1 ms, which small calls do not win back: Elman H=32 B=64 T=10 0.10 / 0.20 ms,
+# LSTM H=32 B=16 T=50 0.28 / 0.31, Elman H=32 B=64 T=50 0.36 / 0.33. So a call splits when its per-step
+# products come to at least SHARD_WORK multiply-adds (T B G H; the last three: 0.7M, 3.3M, 3.3M) and
+# each part gets at least SHARD_ROWS rows, in as many parts as OpenBLAS has threads (1 where the user
+# or ``bptt.parallel`` set one thread). The parts run best on otherwise idle cores: OpenBLAS's workers
+# keep spinning for a while after a multi-threaded NumPy product and compete with the parts.
 SHARD_ROWS = 8
+SHARD_WORK = 8_000_000
 _POOL: list = [None, 0]  # [ThreadPoolExecutor, its workers]
 
 
-def shards(net, B: int) -> int:
-    """How many threads a call of ``gradients`` or ``forward_states`` splits its B streams over (1: the
-    calling thread alone)."""
+def shards(net, B: int, T: int) -> int:
+    """How many threads a call of ``gradients`` or ``forward_states`` splits its B streams of T steps over
+    (1: the calling thread alone)."""
+    if T * B * net.cell.gates * net.n_hidden ** 2 < SHARD_WORK:
+        return 1
     return max(1, min(blas.library_threads(), B // SHARD_ROWS))
 
 
@@ -198,11 +207,11 @@ def _rows(a, rows, axis=1):
     return np.ascontiguousarray(a[:, rows] if axis == 1 else a[rows])
 
 
-def _split(B: int, part, net) -> list:
-    """[part(slice of rows) for each of ``shards(net, B)`` parts of the batch, in order]: the first on the
-    calling thread, the others on the pool's, OpenBLAS on one thread while they run. Waits for every part;
-    a part's error is raised."""
-    n = shards(net, B)
+def _split(B: int, T: int, part, net) -> list:
+    """[part(slice of rows) for each of ``shards(net, B, T)`` parts of the batch, in order]: the first on
+    the calling thread, the others on the pool's, OpenBLAS on one thread while they run. Waits for every
+    part; a part's error is raised."""
+    n = shards(net, B, T)
     if n == 1:
         return [part(slice(0, B))]
     cut = [B * k // n for k in range(n + 1)]
@@ -223,10 +232,10 @@ def gradients(net, X, D, loss, lmask, carry):
     Returns (E float, dict of the net's gradients, the carry's gradients as a tuple). Runs on ``shards``
     threads, each on its rows of the batch, with OpenBLAS on one thread meanwhile; the parts are summed in
     shard order, so a given thread count gives the same result on every call."""
-    B = X.shape[1]
-    if shards(net, B) == 1:
+    T, B = X.shape[:2]
+    if shards(net, B, T) == 1:
         return _gradients(net, X, D, loss, lmask, carry, None)
-    results = _split(B, lambda rows: _gradients(net, _rows(X, rows), _rows(D, rows), loss, _rows(lmask, rows),
+    results = _split(B, T, lambda rows: _gradients(net, _rows(X, rows), _rows(D, rows), loss, _rows(lmask, rows),
                                                 tuple(_rows(c, rows, 0) for c in carry), B), net)
     E = sum(r[0] for r in results)
     g = results[0][1]
