@@ -774,3 +774,42 @@ def test_split_works_in_a_forked_child(monkeypatch):
         pytest.fail("the forked child hung waiting for the parent's pool threads")
     assert child.exitcode == 0
     assert q.get(timeout=5) == E
+
+
+AVX2_CHILD = """
+import llvmlite.binding as llb
+real = llb.get_host_cpu_features
+
+def without_avx512():
+    f = real()
+    for k in list(f.keys()):
+        if k.startswith("avx512"):
+            f[k] = False
+    return f
+
+llb.get_host_cpu_features = without_avx512
+import numpy as np
+from bptt import GRU, LSTM, Elman
+from bptt.fast import compiled, microkernel
+assert (microkernel.AVX512, microkernel.VECTOR_BYTES, microkernel.MR) == (False, 32, 4)
+compiled.SHARD_WORK = 0
+worst = 0.0
+for cls in (Elman, LSTM, GRU):
+    for B, H in [(1, 40), (3, 7), (19, 16), (9, 100), (32, 33)]:
+        net = cls(5, H, 3, seed=1)
+        rng = np.random.default_rng(0)
+        X, D = rng.standard_normal((7, B, 5)), rng.standard_normal((7, B, 3))
+        g1, g2 = net.gradients(X, D, backend="numpy")[1], net.gradients(X, D, backend="numba")[1]
+        worst = max([worst] + [float(np.max(np.abs(g1[k] - g2[k])) / np.max(np.abs(g1[k]))) for k in g1 if k != "s0"])
+print(worst)
+"""
+
+
+def test_compiled_loops_built_for_a_cpu_without_avx512_match_the_numpy_loop(tmp_path):
+    """The kernel's other layout (32-byte vectors, 4-row blocks), compiled for a Haswell (AVX2) target in a
+    fresh process with its own numba cache: every cell, one row and several, columns past a panel."""
+    env = {**os.environ, "NUMBA_CPU_NAME": "haswell", "NUMBA_CACHE_DIR": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-c", AVX2_CHILD], capture_output=True, text=True, env=env, timeout=600,
+                       cwd=Path(__file__).parent.parent)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert float(r.stdout.split()[-1]) <= 1e-12
