@@ -312,6 +312,7 @@ def test_float32_stays_float32_in_every_numpy_path(cls, kw, g2, loss):
 def _kernel_float_types(dtype):
     """Compile fresh (uncached) copies of the compiled loops for one dtype; return the set of every
     local variable's numba type that mentions a float (the inlined tanh and sigmoid included)."""
+    from bptt.fast import microkernel as mk
     from bptt.fast import numba_elman as ne
     from bptt.fast import numba_gru as ng
     from bptt.fast import numba_lstm as nl
@@ -321,7 +322,7 @@ def _kernel_float_types(dtype):
         net.gradients(X, X[..., :2].copy(), backend="numba")  # compiles the cached versions for this dtype
     found = set()
     for f in (ne.forward_recurrence, ne.backward_recurrence, ne._g, ne._dg, nl.forward, nl.backward, ng.forward,
-              ng.backward):
+              ng.backward, mk.pack):  # microkernel.gemm is inlined into the loops
         for sig in f.signatures:
             if not any(np.dtype(dtype).name in str(a) for a in sig):
                 continue

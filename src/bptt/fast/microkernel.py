@@ -118,7 +118,7 @@ def gemm(A, Bp, C, add):
     raise NotImplementedError("bptt.fast.microkernel.gemm runs inside numba-compiled functions only")
 
 
-@overload(gemm)
+@overload(gemm, inline="always")
 def _gemm_impl(A, Bp, C, add):
     big, four, one = (_s8, _s4, _s1) if A.dtype == types.float32 else (_d8, _d4, _d1)
 
@@ -127,18 +127,16 @@ def _gemm_impl(A, Bp, C, add):
         N = C.shape[1]
         nr = Bp.shape[2]
         full = N // nr
+        m8 = M // MR * MR  # rows in blocks of MR, then of 4, then one by one
+        m4 = m8 + (M - m8) // 4 * 4
         for p in range(full):
             b = _at(Bp, p * K * nr)
-            m = 0
-            while m + MR <= M:
+            for m in range(0, m8, MR):
                 big(_at(A, m * K), K, b, _at(C, m * N + p * nr), N, K, add)
-                m += MR
-            while m + 4 <= M:
+            for m in range(m8, m4, 4):
                 four(_at(A, m * K), K, b, _at(C, m * N + p * nr), N, K, add)
-                m += 4
-            while m < M:
+            for m in range(m4, M):
                 one(_at(A, m * K), K, b, _at(C, m * N + p * nr), N, K, add)
-                m += 1
         rest = N - full * nr
         if rest:
             last = Bp[full]
@@ -164,5 +162,8 @@ def pack(B, out):
         for k in range(K):
             for j in range(nr):
                 n = p * nr + j
-                out[p, k, j] = B[k, n] if n < N else 0
+                if n < N:
+                    out[p, k, j] = B[k, n]
+                else:
+                    out[p, k, j] = 0
     return out
