@@ -472,6 +472,9 @@ def test_microkernel_gemm_matches_numpy_every_block_and_remainder(dtype):
                     run(A, Bp, C, add)
                     want = ref + C0 if add else ref
                     assert np.max(np.abs(C - want)) <= tol * max(1.0, np.max(np.abs(want))), (M, K, N, add)
+    A = rng.standard_normal((4, 14)).astype(dtype)[:, ::2]  # a strided view: its row stride is not its width
+    with pytest.raises(numba.core.errors.TypingError, match="C-contiguous"):
+        run(A, mk.pack(B[:7, :3], np.empty(mk.packed_shape(7, 3, dtype), dtype)), np.zeros((4, 3), dtype), False)
 
 
 @pytest.mark.parametrize("cls", [Elman, LSTM, GRU])

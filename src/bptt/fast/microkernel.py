@@ -120,6 +120,9 @@ def gemm(A, Bp, C, add):
 
 @overload(gemm, inline="always")
 def _gemm_impl(A, Bp, C, add):
+    if not all(isinstance(x, types.Array) and x.layout == "C" for x in (A, Bp, C)):
+        raise numba.core.errors.TypingError("microkernel.gemm: A, Bp and C must be C-contiguous arrays (the "
+                                            "row strides are read from their shapes)")
     big, four, one = (_s8, _s4, _s1) if A.dtype == types.float32 else (_d8, _d4, _d1)
 
     def impl(A, Bp, C, add):
