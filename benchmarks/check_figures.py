@@ -340,8 +340,8 @@ def figures() -> list[Fig]:
           Fig("quick1000", LAB, "the tanh nets do better on adding at T = 10 (0.38 and 0.30)", "0.30",
               lambda v: v["quick1000"][("adding", "elman-orthogonal", 10)])]
     # speed (float32 Elman, torch / best bptt)
-    for cfg, q in zip("ABCDE", ("27.9", "8.48", "4.49", "2.83", "2.68")):
-        F.append(Fig("speed", README, "| Elman | 27.9 | 8.48 | 4.49 | 2.83 | 2.68 |", q,
+    for cfg, q in zip("ABCDE", ("29.2", "8.89", "4.30", "2.87", "2.56")):
+        F.append(Fig("speed", README, "| Elman | 29.2 | 8.89 | 4.30 | 2.87 | 2.56 |", q,
                      lambda v, c=cfg, q=q: f"{v['speed'][c][0]:.{len(q.split('.')[1])}f}", tol=0.15))
     F += [Fig("train", README, "in about 3 seconds on 2 idle cores", "3", lambda v: f"{v['train']['wall']:.0f}",
               tol=0.3)]
