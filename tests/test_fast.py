@@ -712,6 +712,7 @@ def test_single_threaded_counts_nested_and_concurrent_callers():
         with blas.single_threaded():
             t.start()
             assert inside.wait(10) and get() == 1
+            assert blas.library_threads() == 2  # the setting put aside: what a split may use
             with blas.single_threaded():
                 assert get() == 1
             assert get() == 1
@@ -817,3 +818,38 @@ def test_compiled_loops_built_for_a_cpu_without_avx512_match_the_numpy_loop(tmp_
                        cwd=Path(__file__).parent.parent)
     assert r.returncode == 0, r.stderr[-2000:]
     assert float(r.stdout.split()[-1]) <= 1e-12
+
+
+def test_train_keeps_openblas_on_one_thread_while_split_steps_run(tmp_path, capsys, monkeypatch, blas_threads):
+    # blas_threads: its SHARD_WORK = 0 only (the threads are OpenBLAS's own setting here)
+    """When each step's gradient call splits its batch, `bptt train` keeps OpenBLAS on one thread for the
+    whole loop (its idle workers would spin on the cores the parts need), says "on 2 threads", and puts
+    the setting back at the end; a run that does not split leaves OpenBLAS alone."""
+    from bptt import network
+    from bptt.cli import main
+    from bptt.fast import blas
+
+    if blas._THREADS is None:
+        pytest.skip("no OpenBLAS thread control in this NumPy build")
+    get, put = blas._THREADS
+    before = get()
+    put(2)
+    try:
+        seen = []  # OpenBLAS's real setting (2) decides; the fixture lets small calls split
+        real = network.Network.gradients
+
+        def spy(self, *a, **k):
+            seen.append(get())
+            return real(self, *a, **k)
+
+        monkeypatch.setattr(network.Network, "gradients", spy)
+        args = ["train", "adding", "--length", "5", "--steps", "3", "--hidden", "4", "--heldout", "4"]
+        assert main([*args, "--batch", "16", "--out", str(tmp_path / "r")]) == 0
+        assert "gradients: compiled numba loops on 2 threads, float32" in capsys.readouterr().err.splitlines()[0]
+        assert seen and set(seen) == {1} and get() == 2
+        seen.clear()
+        assert main([*args, "--batch", "8", "--out", str(tmp_path / "r2")]) == 0  # 8 streams: one part
+        assert "gradients: compiled numba loops, float32" in capsys.readouterr().err.splitlines()[0]
+        assert seen and set(seen) == {2} and get() == 2
+    finally:
+        put(before)

@@ -212,9 +212,14 @@ __all__ = ["HAVE_BLAS", "LIBRARY", "SMALL", "gemv", "library_threads", "matmul",
 
 
 def library_threads() -> int:
-    """The threads NumPy's BLAS runs a product on now (OpenBLAS's setting, which ``OPENBLAS_NUM_THREADS``,
-    threadpoolctl and ``bptt.parallel`` change); 1 when it cannot be read (no OpenBLAS found)."""
-    return max(1, int(_THREADS[0]())) if _THREADS else 1
+    """The threads NumPy's BLAS runs a product on (OpenBLAS's setting, which ``OPENBLAS_NUM_THREADS``,
+    threadpoolctl and ``bptt.parallel`` change; inside ``single_threaded``, the setting it put aside); 1 when
+    it cannot be read (no OpenBLAS found)."""
+    if not _THREADS:
+        return 1
+    with _single_lock:
+        n = _single_depth[1] if _single_depth[0] else _THREADS[0]()
+    return max(1, int(n))
 
 
 _single_lock = threading.Lock()
