@@ -61,9 +61,11 @@ def bptt_step_fn(cfg, task, folder: Path):
     folder.mkdir()
     sink = watch.Watch(folder, train._metrics_columns(cfg), total=10**9, quiet=True).open(None)
     t0 = time.perf_counter()
+    split = train.steps_split(net, cfg, task, cfg.batch)  # as bptt train: OpenBLAS on one thread then
 
     def run():
-        r = batch_step(net, task, opt, state["opt"], cfg, state["step"])
+        with train.one_blas_thread(split):
+            r = batch_step(net, task, opt, state["opt"], cfg, state["step"])
         state["opt"] = r.opt_state
         state["step"] += 1
         sink.row({"step": state["step"], "loss": r.loss, "grad_norm": r.norm, "lr": r.lr,

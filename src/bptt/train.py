@@ -336,18 +336,23 @@ def _backend_line(net, cfg: TrainConfig, task, batch: int) -> str:
     return f"gradients: compiled numba loops{f' on {n} threads' if n > 1 else ''}, {cfg.dtype}"
 
 
-def _split_steps(net, cfg: TrainConfig, task, batch: int):
-    """While the steps run: OpenBLAS on one thread when each gradient call splits its batch over threads of
-    its own (``bptt.fast.threads_for``). Its idle workers would otherwise spin for ~100 ms after every
-    multi-threaded NumPy product of the loop (the held-out evaluation's output layer, ...) on the cores the
-    split needs. A context manager; does nothing otherwise."""
+def steps_split(net, cfg: TrainConfig, task, batch: int) -> bool:
+    """Whether each step's gradient call splits its batch over threads of its own (the compiled loops,
+    ``bptt.fast.threads_for`` > 1). Then the loop keeps OpenBLAS on one thread (``one_blas_thread``): its
+    idle workers would otherwise spin for ~100 ms after every multi-threaded NumPy product of the loop
+    (the held-out evaluation's output layer, ...) on the cores the split needs."""
     if getattr(cfg, "online", None):
-        return contextlib.nullcontext()
+        return False
     from .fast import backend_for, threads_for
 
     T = cfg.tbptt[1] if cfg.tbptt else task.length
-    if backend_for(net, batch, T=T, truncate=cfg.truncate, resets=True if cfg.tbptt else None) != "numba" \
-            or threads_for(net, batch, T) < 2:
+    return (backend_for(net, batch, T=T, truncate=cfg.truncate, resets=True if cfg.tbptt else None) == "numba"
+            and threads_for(net, batch, T) > 1)
+
+
+def one_blas_thread(split: bool):
+    """A context manager: OpenBLAS on one thread inside when ``split`` (``steps_split``), else nothing."""
+    if not split:
         return contextlib.nullcontext()
     from .fast import blas
 
@@ -427,7 +432,7 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
     last_good = step if ckpt_path.exists() else None  # a fresh run has no checkpoint before its first one
 
     # overflow on the way to a NaN is reported once, as TrainingDiverged, not as numpy warnings
-    with sink, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"), _split_steps(net, cfg, task, dp.b):
+    with sink, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"), one_blas_thread(steps_split(net, cfg, task, dp.b)):
         codes = stream is None and train_step.uses_codes(task, cfg)  # integer inputs: a row lookup
         n_batch_loss = train_step.n_loss_steps(task)
         while step < cfg.steps:
