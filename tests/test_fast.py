@@ -563,28 +563,32 @@ def test_forward_backend_errors_and_fallbacks():
     assert np.array_equal(a, net.forward(X, lengths=[4, 3], backend="numpy").Y)
 
 
-def test_compiled_loops_in_two_threads_at_once_give_each_its_own_result():
-    """The kernels release the GIL and the reused scratch arrays are per thread: two threads computing
-    gradients of same-shaped nets at once get what each gets alone."""
+def two_threads_at_once(nets, X, D, rounds=20):
+    """Each net's gradients computed on its own thread, both at once, ``rounds`` times: assert each thread
+    gets what its net gets alone."""
     import threading
 
-    rng = np.random.default_rng(11)
-    nets = [LSTM(3, 16, 2, seed=s) for s in (1, 2)]
-    X, D = data(rng, 30, 4, 3, 2, "squared")
     alone = [net.gradients(X, D, backend="numba") for net in nets]
-    out = [None, None]
+    out = [None] * len(nets)
 
     def work(i):
-        for _ in range(20):
+        for _ in range(rounds):
             out[i] = nets[i].gradients(X, D, backend="numba")
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in (0, 1)]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(nets))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     for (E, g), (E2, g2) in zip(alone, out):
         assert E == E2 and all(np.array_equal(g[k], g2[k]) for k in g if k != "s0")
+
+
+def test_compiled_loops_in_two_threads_at_once_give_each_its_own_result():
+    """The kernels release the GIL and the reused scratch arrays are per thread: two threads computing
+    gradients of same-shaped nets at once get what each gets alone."""
+    X, D = data(np.random.default_rng(11), 30, 4, 3, 2, "squared")
+    two_threads_at_once([LSTM(3, 16, 2, seed=s) for s in (1, 2)], X, D)
 
 
 def test_bench_says_when_openblas_coretype_overrides_the_kernel():
@@ -606,6 +610,19 @@ def blas_threads(monkeypatch):
         monkeypatch.setattr(blas, "library_threads", lambda: n)
 
     return set_threads
+
+
+@pytest.fixture
+def openblas():
+    """OpenBLAS's real thread setting: skips without it; returns (get, put); puts the setting back after."""
+    from bptt.fast import blas
+
+    if blas._THREADS is None:
+        pytest.skip("no OpenBLAS thread control in this NumPy build")
+    get, put = blas._THREADS
+    before = get()
+    yield get, put
+    put(before)
 
 
 @pytest.mark.parametrize("cls", [Elman, LSTM, GRU])
@@ -660,92 +677,61 @@ def test_which_calls_split_over_threads(blas_threads):
     assert compiled.shards(LSTM(3, 128, 2), 32, 50) == 2  # the text model: 105M
 
 
-def test_split_restores_openblas_threads_and_passes_on_a_parts_error(blas_threads, monkeypatch):
-    from bptt.fast import blas, compiled
+def test_split_restores_openblas_threads_and_passes_on_a_parts_error(blas_threads, monkeypatch, openblas):
+    from bptt.fast import compiled
 
-    if blas._THREADS is None:
-        pytest.skip("no OpenBLAS thread control in this NumPy build")
-    get, put = blas._THREADS
-    before = get()
+    get, put = openblas
     put(3)
-    try:
-        blas_threads(2)
-        seen = []
-        real = compiled._gradients
+    blas_threads(2)
+    seen = []
+    real = compiled._gradients
 
-        def spy(net, X, *a):
-            seen.append(get())
-            if X.shape[1] != 8:
-                raise FloatingPointError("part failed")
-            return real(net, X, *a)
+    def spy(net, X, *a):
+        seen.append(get())
+        if X.shape[1] != 8:
+            raise FloatingPointError("part failed")
+        return real(net, X, *a)
 
-        monkeypatch.setattr(compiled, "_gradients", spy)
-        net = LSTM(2, 8, 1)
-        rng = np.random.default_rng(0)
-        X, D = data(rng, 3, 17, 2, 1, "squared")
-        with pytest.raises(FloatingPointError, match="part failed"):
-            net.gradients(X, D, backend="numba")
-        assert seen == [1, 1] and get() == 3  # one BLAS thread while the parts ran, then the setting back
-    finally:
-        put(before)
+    monkeypatch.setattr(compiled, "_gradients", spy)
+    X, D = data(np.random.default_rng(0), 3, 17, 2, 1, "squared")
+    with pytest.raises(FloatingPointError, match="part failed"):
+        LSTM(2, 8, 1).gradients(X, D, backend="numba")
+    assert seen == [1, 1] and get() == 3  # one BLAS thread while the parts ran, then the setting back
 
 
-def test_single_threaded_counts_nested_and_concurrent_callers():
+def test_single_threaded_counts_nested_and_concurrent_callers(openblas):
     import threading
 
     from bptt.fast import blas
 
-    if blas._THREADS is None:
-        pytest.skip("no OpenBLAS thread control in this NumPy build")
-    get, put = blas._THREADS
-    before = get()
+    get, put = openblas
     put(2)
-    try:
-        inside, leave = threading.Event(), threading.Event()
+    inside, leave = threading.Event(), threading.Event()
 
-        def other():
-            with blas.single_threaded():
-                inside.set()
-                leave.wait(10)
-
-        t = threading.Thread(target=other)
+    def other():
         with blas.single_threaded():
-            t.start()
-            assert inside.wait(10) and get() == 1
-            assert blas.library_threads() == 2  # the setting put aside: what a split may use
-            with blas.single_threaded():
-                assert get() == 1
+            inside.set()
+            leave.wait(10)
+
+    t = threading.Thread(target=other)
+    with blas.single_threaded():
+        t.start()
+        assert inside.wait(10) and get() == 1
+        assert blas.library_threads() == 2  # the setting put aside: what a split may use
+        with blas.single_threaded():
             assert get() == 1
-        assert get() == 1  # the other thread is still inside
-        leave.set()
-        t.join()
-        assert get() == 2 and blas.library_threads() == 2
-    finally:
-        put(before)
+        assert get() == 1
+    assert get() == 1  # the other thread is still inside
+    leave.set()
+    t.join()
+    assert get() == 2 and blas.library_threads() == 2
 
 
 def test_split_calls_from_two_threads_at_once_give_each_its_own_result(blas_threads):
     """Two callers share the pool and the one-thread OpenBLAS setting: each gets what it gets alone."""
-    import threading
-
     blas_threads(2)
-    rng = np.random.default_rng(12)
-    nets = [GRU(3, 16, 2, seed=s) for s in (1, 2)]
-    X, D = data(rng, 12, 32, 3, 2, "squared")
-    alone = [net.gradients(X, D, backend="numba") for net in nets]
-    out = [None, None]
-
-    def work(i):
-        for _ in range(10):
-            out[i] = nets[i].gradients(X, D, backend="numba")
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for (E, g), (E2, g2) in zip(alone, out):
-        assert E == E2 and all(np.array_equal(g[k], g2[k]) for k in g if k != "s0")
+    X, D = data(np.random.default_rng(12), 12, 32, 3, 2, "squared")
+    two_threads_at_once([GRU(3, 16, 2, seed=s) for s in (1, 2)], X, D, rounds=10)
 
 
 def _child_gradients(q):
@@ -820,36 +806,30 @@ def test_compiled_loops_built_for_a_cpu_without_avx512_match_the_numpy_loop(tmp_
     assert float(r.stdout.split()[-1]) <= 1e-12
 
 
-def test_train_keeps_openblas_on_one_thread_while_split_steps_run(tmp_path, capsys, monkeypatch, blas_threads):
-    # blas_threads: its SHARD_WORK = 0 only (the threads are OpenBLAS's own setting here)
+def test_train_keeps_openblas_on_one_thread_while_split_steps_run(tmp_path, capsys, monkeypatch, blas_threads,
+                                                                 openblas):
     """When each step's gradient call splits its batch, `bptt train` keeps OpenBLAS on one thread for the
     whole loop (its idle workers would spin on the cores the parts need), says "on 2 threads", and puts
-    the setting back at the end; a run that does not split leaves OpenBLAS alone."""
+    the setting back at the end; a run that does not split leaves OpenBLAS alone. (blas_threads: only its
+    SHARD_WORK = 0 here; OpenBLAS's real setting, 2, decides.)"""
     from bptt import network
     from bptt.cli import main
-    from bptt.fast import blas
 
-    if blas._THREADS is None:
-        pytest.skip("no OpenBLAS thread control in this NumPy build")
-    get, put = blas._THREADS
-    before = get()
+    get, put = openblas
     put(2)
-    try:
-        seen = []  # OpenBLAS's real setting (2) decides; the fixture lets small calls split
-        real = network.Network.gradients
+    seen = []
+    real = network.Network.gradients
 
-        def spy(self, *a, **k):
-            seen.append(get())
-            return real(self, *a, **k)
+    def spy(self, *a, **k):
+        seen.append(get())
+        return real(self, *a, **k)
 
-        monkeypatch.setattr(network.Network, "gradients", spy)
-        args = ["train", "adding", "--length", "5", "--steps", "3", "--hidden", "4", "--heldout", "4"]
-        assert main([*args, "--batch", "16", "--out", str(tmp_path / "r")]) == 0
-        assert "gradients: compiled numba loops on 2 threads, float32" in capsys.readouterr().err.splitlines()[0]
-        assert seen and set(seen) == {1} and get() == 2
-        seen.clear()
-        assert main([*args, "--batch", "8", "--out", str(tmp_path / "r2")]) == 0  # 8 streams: one part
-        assert "gradients: compiled numba loops, float32" in capsys.readouterr().err.splitlines()[0]
-        assert seen and set(seen) == {2} and get() == 2
-    finally:
-        put(before)
+    monkeypatch.setattr(network.Network, "gradients", spy)
+    args = ["train", "adding", "--length", "5", "--steps", "3", "--hidden", "4", "--heldout", "4"]
+    assert main([*args, "--batch", "16", "--out", str(tmp_path / "r")]) == 0
+    assert "gradients: compiled numba loops on 2 threads, float32" in capsys.readouterr().err.splitlines()[0]
+    assert seen and set(seen) == {1} and get() == 2
+    seen.clear()
+    assert main([*args, "--batch", "8", "--out", str(tmp_path / "r2")]) == 0  # 8 streams: one part
+    assert "gradients: compiled numba loops, float32" in capsys.readouterr().err.splitlines()[0]
+    assert seen and set(seen) == {2} and get() == 2
