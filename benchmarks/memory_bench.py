@@ -9,8 +9,9 @@ after a warm-up call so that lazy imports do not count. Times: min over rounds t
 the contenders, with a short pause before each call. The contenders: full BPTT, the budgeted call, and
 one forward pass (``net.loss``: input projection, recurrence, output layer and loss, on the NumPy loop: the
 pass the budgeted call recomputes), the yardstick of issue 11's goal: budgeted <= full + 1.1 x forward.
-Full BPTT runs on the NumPy loop, the loop the budgeted call runs on (the compiled loops, the default for full BPTT, are faster still, but hold every state, and
-their buffers are numba's or reused between calls, which tracemalloc does not see). The gradients of full and budgeted are compared too.
+Full BPTT runs on the NumPy loop, the loop the budgeted call runs on (the compiled loops, the default for
+full BPTT, are faster still, but hold every state, and their buffers are numba's or reused between calls,
+which tracemalloc does not see). The gradients of full and budgeted are compared too.
 ``--clock cpu`` times the process's CPU time instead of the wall clock (for a busy machine, with
 OPENBLAS_NUM_THREADS=1).
 """

@@ -432,7 +432,8 @@ def _train_in(cfg: TrainConfig, out: Path, task, opt, start: _Start, *, quiet: b
     last_good = step if ckpt_path.exists() else None  # a fresh run has no checkpoint before its first one
 
     # overflow on the way to a NaN is reported once, as TrainingDiverged, not as numpy warnings
-    with sink, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"), one_blas_thread(steps_split(net, cfg, task, dp.b)):
+    split = steps_split(net, cfg, task, dp.b)  # then OpenBLAS on one thread while the steps run
+    with sink, _Signals() as sigs, np.errstate(over="ignore", invalid="ignore"), one_blas_thread(split):
         codes = stream is None and train_step.uses_codes(task, cfg)  # integer inputs: a row lookup
         n_batch_loss = train_step.n_loss_steps(task)
         while step < cfg.steps:

@@ -84,8 +84,8 @@ def _dg_rows(dz, S, code, K):
 
 @_jit
 def forward_recurrence(GX, Ws, WsTp, s0, g1, C, S):
-    """GX (T, B, H) input parts, overwritten; Ws (H, H); WsTp = Ws^T packed (``blas.packed``), or empty where ``blas.needs_packed`` says it is not read; s0 (B, H); g1 a code;
-    C = ``mathfn.consts``.
+    """GX (T, B, H) input parts, overwritten; Ws (H, H); WsTp = Ws^T packed (``blas.packed``), or empty where
+    ``blas.needs_packed`` says it is not read; s0 (B, H); g1 a code; C = ``mathfn.consts``.
     Fills S (T+1, B, H) (the caller's buffer): S[0] = s0 and S[t+1] = g1(GX[t] + S[t] Ws^T)."""
     T, B, H = GX.shape
     K = scalars(C)
@@ -101,7 +101,8 @@ def forward_recurrence(GX, Ws, WsTp, s0, g1, C, S):
 @_jit
 def backward_recurrence(dH, S, Ws, Wsp, g1, C):
     """dH (T, B, H): the loss's dE/dS_t on entry, dE/dz_t (z the pre-activation) on return (in place);
-    S (T+1, B, H) from ``forward_recurrence``; Ws (H, H), Wsp = Ws packed (or empty: ``blas.packed``). Returns dE/ds0 (B, H)."""
+    S (T+1, B, H) from ``forward_recurrence``; Ws (H, H), Wsp = Ws packed (or empty: ``blas.packed``).
+    Returns dE/ds0 (B, H)."""
     T, B, H = dH.shape
     K = scalars(C)
     zero, one = K[0], K[1]

@@ -20,9 +20,9 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 @_jit
 def forward(GX, W, WTp, bh, h0, C, hs, ghn):
-    """GX (T, B, 3H) = x_t W_ih^T + b_ih, overwritten with (r, z, n) of each step; W (3H, H) = W_hh, WTp = W_hh^T packed (or empty: ``blas.packed``),
-    bh (3H,) = b_hh; h0 (B, H). Fills hs (T+1, B, H) (hs[0] = h0) and ghn (T, B, H) = W_hn h_{t-1} + b_hn
-    (the caller's buffers)."""
+    """GX (T, B, 3H) = x_t W_ih^T + b_ih, overwritten with (r, z, n) of each step; W (3H, H) = W_hh,
+    WTp = W_hh^T packed (or empty: ``blas.packed``), bh (3H,) = b_hh; h0 (B, H). Fills hs (T+1, B, H)
+    (hs[0] = h0) and ghn (T, B, H) = W_hn h_{t-1} + b_hn (the caller's buffers)."""
     T, B, G = GX.shape
     H = G // 3
     K = scalars(C)

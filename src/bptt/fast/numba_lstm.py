@@ -21,9 +21,9 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 @_jit
 def forward(GX, W, WTp, h0, c0, C, hs, cs, tcs):
     """GX (T, B, 4H) = x_t W_ih^T + b_ih + b_hh, overwritten with the gates (i, f, g, o) of each step;
-    W (4H, H) = W_hh; WTp = W_hh^T packed (``blas.packed``), or empty where ``blas.needs_packed`` says it is not read; h0, c0
-    (B, H); C = ``mathfn.consts``. Fills hs (T+1, B, H) (hs[0] = h0), cs (T+1, B, H) (cs[0] = c0) and
-    tcs (T, B, H) = tanh(c_t) (the caller's buffers: see ``compiled``)."""
+    W (4H, H) = W_hh; WTp = W_hh^T packed (``blas.packed``), or empty where ``blas.needs_packed`` says it
+    is not read; h0, c0 (B, H); C = ``mathfn.consts``. Fills hs (T+1, B, H) (hs[0] = h0), cs (T+1, B, H)
+    (cs[0] = c0) and tcs (T, B, H) = tanh(c_t) (the caller's buffers: see ``compiled``)."""
     T, B, G = GX.shape
     H = G // 4
     K = scalars(C)
@@ -59,8 +59,8 @@ def forward(GX, W, WTp, h0, c0, C, hs, cs, tcs):
 @_jit
 def backward(dH, A, W, Wp, cs, tcs, dc, C):
     """dH (T, B, H): the loss's dE/dh_t, overwritten with the total dE/dh_t; A (T, B, 4H): the gates
-    from ``forward``, overwritten with dE/da_t; W (4H, H) = W_hh, Wp = W_hh packed (or empty: ``blas.packed``); dc (B, H): dE/dc_T (zeros), overwritten with dE/dc_0.
-    Returns dE/dh_0 (B, H)."""
+    from ``forward``, overwritten with dE/da_t; W (4H, H) = W_hh, Wp = W_hh packed (or empty:
+    ``blas.packed``); dc (B, H): dE/dc_T (zeros), overwritten with dE/dc_0. Returns dE/dh_0 (B, H)."""
     T, B, G = A.shape
     H = G // 4
     K = scalars(C)
