@@ -197,14 +197,14 @@ def needs_packed(M: int, W) -> bool:
     return not (M == 1 and HAVE_BLAS and W.shape[0] * W.shape[1] > SMALL)
 
 
-def packed(M: int, W, out=None):
-    """``microkernel.pack(W)`` (into ``out`` when given, of ``microkernel.packed_shape``), or an empty
-    array where ``needs_packed`` says it is not read. W (K, N) any layout (W.T for ``matmul_t``)."""
+def packed(M: int, W, array=None):
+    """``microkernel.pack(W)`` into ``array(shape)`` (a fresh array when not given), or an empty array where
+    ``needs_packed`` says it is not read (then ``array`` is not called). W (K, N) any layout (W.T for
+    ``matmul_t``)."""
     if not needs_packed(M, W):
         return np.empty((0, 0, 0), W.dtype)
-    if out is None:
-        out = np.empty(microkernel.packed_shape(*W.shape, W.dtype), W.dtype)
-    return microkernel.pack(W, out)
+    shape = microkernel.packed_shape(*W.shape, W.dtype)
+    return microkernel.pack(W, np.empty(shape, W.dtype) if array is None else array(shape))
 
 
 __all__ = ["HAVE_BLAS", "LIBRARY", "SMALL", "gemv", "library_threads", "matmul", "matmul_t", "needs_packed",

@@ -88,7 +88,7 @@ def _forward(net, X, carry, buf):
     C = consts(net.dtype)
     W = np.ascontiguousarray(p[cell.w_rec])
     # W^T packed for the forward products (blas.matmul_t; one-row ones read W itself)
-    WT = blas.packed(B, W.T, buf("WTp", microkernel.packed_shape(*W.T.shape, W.dtype)))
+    WT = blas.packed(B, W.T, lambda shape: buf("WTp", shape))
     h0 = np.ascontiguousarray(carry[0])
     H, G = h0.shape[1], W.shape[0]  # G = gates * H
     GX = _project(cell, p, X, buf("GX", (T, B, G)))
@@ -141,7 +141,7 @@ def _gradients(net, X, D, loss, lmask, carry, batch):
     E, _, dZ = losses.output_loss(loss, net.g2, Z, D, lmask, batch)
     dZf = dZ.reshape(T * B, -1)
     dH = products.matmul(dZf, Wy, out=buf("dH", (T, B, H)).reshape(T * B, H)).reshape(T, B, H)
-    Wp = blas.packed(B, W, buf("Wp", microkernel.packed_shape(*W.shape, W.dtype)))  # the backward products'
+    Wp = blas.packed(B, W, lambda shape: buf("Wp", shape))  # for the backward products
     if cell.name == "elman":
         ds0 = (numba_elman.backward_recurrence(dH, hs, W, Wp, G1_CODES[cell.g1.name], C),)
         dGX = dGH = dH
