@@ -2,8 +2,9 @@
 memory-budgeted loop (``max_states``).
 
 ``backend="numpy"`` is the generic loop in ``bptt.loop``. ``backend="numba"`` runs ``bptt.fast.compiled``:
-the two recurrences as compiled loops (per step one BLAS product and one fused pass over the units; no
-Python between steps), everything else as whole-sequence NumPy products, for the case it covers: a
+the two recurrences as compiled loops (per step one product on weights packed once per pass, ``?gemv`` for
+one row, and one fused pass over the units; no Python between steps; large batches split over threads),
+everything else as whole-sequence NumPy products, for the case it covers: a
 single-layer unidirectional Elman (g1 tanh, sigmoid, relu or identity), LSTM or GRU net, any g2 and loss,
 with full BPTT (no ``lengths``, ``resets``; ``truncate`` only if it reaches every step).
 ``backend="auto"`` (the default) takes numba when it is installed (``pip install "bptt[fast]"``) and the
@@ -27,22 +28,28 @@ BACKENDS = ("numpy", "numba", "auto")
 # run in NumPy with the library's own code, so every g2 and loss is covered)
 G1_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "identity": 3}
 
-# Without NumPy's BLAS (``bptt.fast.blas`` finds none) the compiled loops multiply with their own triple
-# loops; "auto" then picks numba only when the recurrent work per step, B * H * H multiply-adds, is at
-# most this (measured before the loops called BLAS: 2-core AVX-512 VM, float32, NumPy loop vs numba:
-# B=1, H=32 0.97 vs 0.30 ms; B=1, H=256 2.2 vs 2.0; B=8, H=64 1.9 vs 2.1; B=32, H=128 7.0 vs 18).
+# Without NumPy's BLAS (``bptt.fast.blas`` finds none; no such NumPy build on our machines) "auto" picks
+# numba only when the recurrent work per step, B * H * H multiply-adds, is at most this. Measured when the
+# loops multiplied with their own triple loops there (2-core AVX-512 VM, float32, NumPy loop vs numba: B=1,
+# H=32 0.97 vs 0.30 ms; B=1, H=256 2.2 vs 2.0; B=8, H=64 1.9 vs 2.1; B=32, H=128 7.0 vs 18); they now run
+# ``microkernel`` there too (one-row products included), but the limit stays until measured on such a build.
 AUTO_MAX_WORK = 30_000
 
 # With NumPy's BLAS found, "auto" takes numba at every size of the cases it covers: since the loops run one
-# vectorised pass per formula and every product above 512 multiply-adds goes to NumPy's BLAS (?gemv for one
-# row), they measured faster than the NumPy loop everywhere (idle 2-core AMD EPYC VM, forward + backward,
+# vectorised pass per formula and their products in BLAS (then ``microkernel``, and ?gemv for one row), they
+# measured faster than the NumPy loop everywhere (idle 2-core AMD EPYC VM, forward + backward,
 # T=50 (30 at H=512, 10 at H=1024), min of 5, NumPy loop / compiled; float32, OpenBLAS's own SkylakeX kernel):
 # Elman B=1 H=32 4.7x, B=1 H=256 2.3x, B=8 H=64 2.3x, B=32 H=128 1.6x, B=64 H=256 1.7x, B=64 H=512 1.5x,
 # B=128 H=1024 1.3x; LSTM 17x, 2.8x, 6.7x, 2.6x, 2.5x, 2.0x, 1.35x; GRU 16x, 2.7x, 4.6x, 2.2x, 2.5x, 1.9x,
 # 1.24x; float64 alike (smallest: Elman B=128 H=1024 1.19x), with OPENBLAS_CORETYPE=Haswell alike (smallest:
 # Elman B=128 H=1024 1.10x); short sequences too (T=5-20, B=1-64, H=32-128: 1.6x-8x; the default `bptt train`,
 # adding, B=64, H=32, T=10: 1.8x). Before that rework they lost from B=32 H=128 on, and size limits
-# (B*H*H <= 131,072, H <= 128) held them back.
+# (B*H*H <= 131,072, H <= 128) held them back. With ``microkernel`` and the split (issue 11, second session),
+# fresh processes, float64, T=20: GRU B=16 H=512 30.6 ms (NumPy loop) / 17.2 (compiled, one thread) / 12.7
+# (split); Elman B=64 H=128 3.38 / 1.48 / 1.04; Elman B=16 H=512 7.45 / 4.37 / 3.22. Alternated with NumPy-loop
+# calls in one process, whose multi-threaded products leave OpenBLAS's workers spinning for ~100 ms, the
+# split lost up to 0.83x against the NumPy loop in those three cases (a sweep of B = 1-64, H = 4-512); see
+# ``compiled.shards``.
 
 _numba_module = None
 _numba_error = None
