@@ -294,17 +294,17 @@ def figures() -> list[Fig]:
           Fig("explain", README, snippet, "2.79e-01", lambda v: f"{v['explain']['newest']:.2e}")]
     # memory-budgeted BPTT
     mem = lambda c, k, fmt: (lambda v: fmt(v["memory"][c][k]))  # noqa: E731
-    F += [Fig("memory", README, "| Elman | 61.8 MiB | 2.64 MiB (23x less)", "61.8", mem("elman", "full", f1)),
-          Fig("memory", README, "| Elman | 61.8 MiB | 2.64 MiB (23x less)", "2.64", mem("elman", "budget", f2)),
-          Fig("memory", README, "| LSTM | 264 MiB | 7.21 MiB (37x)", "264", mem("lstm", "full", lambda x: f"{x:.0f}")),
-          Fig("memory", README, "| LSTM | 264 MiB | 7.21 MiB (37x)", "7.21", mem("lstm", "budget", f2)),
-          Fig("memory", README, "| GRU | 302 MiB | 6.37 MiB (47x)", "6.37", mem("gru", "budget", f2)),
+    F += [Fig("memory", README, "| Elman | 61.8 MiB | 2.65 MiB (23x less)", "61.8", mem("elman", "full", f1)),
+          Fig("memory", README, "| Elman | 61.8 MiB | 2.65 MiB (23x less)", "2.65", mem("elman", "budget", f2)),
+          Fig("memory", README, "| LSTM | 264 MiB | 7.22 MiB (37x)", "264", mem("lstm", "full", lambda x: f"{x:.0f}")),
+          Fig("memory", README, "| LSTM | 264 MiB | 7.22 MiB (37x)", "7.22", mem("lstm", "budget", f2)),
+          Fig("memory", README, "| GRU | 302 MiB | 6.38 MiB (47x)", "6.38", mem("gru", "budget", f2)),
           Fig("memory", README, "gradients\nequal full BPTT's to ~1e-14", "1e-14",
               lambda v: "1e-14" if max(v["memory"][c]["err"] for c in v["memory"] if not c.startswith("test_"))
               < 5e-14 else "larger")]
-    bench_rows = [("elman", "| Elman | 61.8 MiB | 2.64 MiB | 23.4x | (292 ms) | (419 ms) | (1.44x) | 9.4e-15 |"),
-                  ("lstm", "| LSTM | 264.3 MiB | 7.20 MiB | 36.7x | (1901 ms) | (2903 ms) | (1.53x) | 5.8e-15 |"),
-                  ("gru", "| GRU | 302.0 MiB | 6.35 MiB | 47.5x | (1281 ms) | (1990 ms) | (1.55x) | 5.5e-15 |")]
+    bench_rows = [("elman", "| Elman | 61.8 MiB | 2.65 MiB | 23.3x | 170 ms | 211 ms | 1.24x | 9.4e-15 |"),
+                  ("lstm", "| LSTM | 264.3 MiB | 7.22 MiB | 36.6x | 1021 ms | 1476 ms | 1.45x | 5.8e-15 |"),
+                  ("gru", "| GRU | 302.0 MiB | 6.38 MiB | 47.4x | 801 ms | 1124 ms | 1.40x | 5.5e-15 |")]
     for cell, row in bench_rows:
         q = [c.strip().strip("()").split()[0].rstrip("x") for c in row.strip("|").split("|")]
         F += [Fig("memory", BENCH, row, q[1], mem(cell, "full", f1)),
