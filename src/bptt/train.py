@@ -322,32 +322,35 @@ def check_same_data(saved: dict | None, task, ckpt_path) -> None:
                          "with the original file, or start over with --force or another --out")
 
 
-def _backend_line(net, cfg: TrainConfig, task, batch: int) -> str:
-    """Which gradient loop a step runs (``batch``: this rank's share of the batch), for the first log line."""
+def gradient_loop(net, cfg: TrainConfig, task, batch: int) -> tuple[str, int]:
+    """The gradient loop a step runs, (``backend_for``'s 'numba' or 'numpy', or 'online'), and the threads
+    the compiled loops split a call over (``bptt.fast.threads_for``; 1 otherwise). ``batch``: this rank's
+    share of the batch."""
     if getattr(cfg, "online", None):
-        return f"gradients: online {cfg.online}"
+        return "online", 1
     from .fast import backend_for, threads_for
 
     T = cfg.tbptt[1] if cfg.tbptt else task.length
     which = backend_for(net, batch, T=T, truncate=cfg.truncate, resets=True if cfg.tbptt else None)
+    return which, (threads_for(net, batch, T) if which == "numba" else 1)
+
+
+def _backend_line(net, cfg: TrainConfig, task, batch: int) -> str:
+    """Which gradient loop a step runs (``batch``: this rank's share of the batch), for the first log line."""
+    which, n = gradient_loop(net, cfg, task, batch)
+    if which == "online":
+        return f"gradients: online {cfg.online}"
     if which != "numba":
         return f"gradients: NumPy loop, {cfg.dtype}"
-    n = threads_for(net, batch, T)
     return f"gradients: compiled numba loops{f' on {n} threads' if n > 1 else ''}, {cfg.dtype}"
 
 
 def steps_split(net, cfg: TrainConfig, task, batch: int) -> bool:
-    """Whether each step's gradient call splits its batch over threads of its own (the compiled loops,
-    ``bptt.fast.threads_for`` > 1). Then the loop keeps OpenBLAS on one thread (``one_blas_thread``): its
-    idle workers would otherwise spin for ~100 ms after every multi-threaded NumPy product of the loop
-    (the held-out evaluation's output layer, ...) on the cores the split needs."""
-    if getattr(cfg, "online", None):
-        return False
-    from .fast import backend_for, threads_for
-
-    T = cfg.tbptt[1] if cfg.tbptt else task.length
-    return (backend_for(net, batch, T=T, truncate=cfg.truncate, resets=True if cfg.tbptt else None) == "numba"
-            and threads_for(net, batch, T) > 1)
+    """Whether each step's gradient call splits its batch over threads of its own (``gradient_loop``). Then
+    the loop keeps OpenBLAS on one thread (``one_blas_thread``): its idle workers would otherwise spin for
+    ~100 ms after every multi-threaded NumPy product of the loop (the held-out evaluation's output layer,
+    ...) on the cores the split needs."""
+    return gradient_loop(net, cfg, task, batch)[1] > 1
 
 
 def one_blas_thread(split: bool):
