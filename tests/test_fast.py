@@ -97,7 +97,8 @@ def test_numba_gated_cells_match_reference_every_loss(cls, g2, loss):
 
 
 @pytest.mark.parametrize("cls", [Elman, LSTM, GRU])
-# the last two: one row (?gemv on W, above blas.SMALL), and three rows (the packed kernel, columns past a panel)
+# one row: onerow's kernels (H=32), or ?gemv where W is over blas.ONEROW_BYTES (H=400); three rows: the packed
+# kernel, columns past a panel
 @pytest.mark.parametrize("T,B,I,H,O", [(1, 1, 1, 1, 1), (40, 1, 1, 32, 1), (6, 5, 9, 3, 2), (4, 1, 3, 400, 2),
                                        (4, 3, 3, 220, 2)])
 def test_numba_matches_reference_shapes(cls, T, B, I, H, O):
@@ -475,6 +476,45 @@ def test_microkernel_gemm_matches_numpy_every_block_and_remainder(dtype):
     A = rng.standard_normal((4, 14)).astype(dtype)[:, ::2]  # a strided view: its row stride is not its width
     with pytest.raises(numba.core.errors.TypingError, match="C-contiguous"):
         run(A, mk.pack(B[:7, :3], np.empty(mk.packed_shape(7, 3, dtype), dtype)), np.zeros((4, 3), dtype), False)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_onerow_products_match_numpy_every_block_and_remainder(dtype):
+    """The one-row products on W in place: ``dot`` (y = W x) in blocks of V rows and single rows, ``vecmat``
+    (y = x W) in blocks of NB vectors of columns; K and N below, at and past the vector width, overwriting
+    y or adding to it; nothing written past y (its masked lanes)."""
+    from bptt.fast import onerow
+
+    @numba.njit
+    def run(W, x, y, add, t):
+        if t:
+            onerow.vecmat(x, W, y, add)
+        else:
+            onerow.dot(W, x, y, add)
+
+    rng = np.random.default_rng(4)
+    V = onerow.VECTOR_BYTES // np.dtype(dtype).itemsize  # lanes of a vector
+    cols = (onerow.NB if dtype == np.float32 else onerow.NB64) * V  # vecmat's block of columns
+    tol = 1e-13 if dtype == np.float64 else 2e-6
+    for R in (1, 3, V - 1, V, V + 1, 2 * V + 5):
+        for C in (1, 5, V, V + 3, cols, cols + 1, 2 * cols + 7):
+            W = rng.standard_normal((R, C)).astype(dtype)
+            for t, x, n in ((False, rng.standard_normal(C), R), (True, rng.standard_normal(R), C)):
+                x = x.astype(dtype)
+                ref = (W.astype(np.float64) @ x) if not t else (x @ W.astype(np.float64))
+                y0 = rng.standard_normal(n).astype(dtype)
+                for add in (False, True):
+                    room = np.full(n + 2 * V, np.nan, dtype)
+                    room[:n] = y0
+                    run(W, x, room[:n], add, t)
+                    want = ref + y0 if add else ref
+                    assert np.max(np.abs(room[:n] - want)) <= tol * max(1.0, np.max(np.abs(want))), (R, C, t, add)
+                    assert np.isnan(room[n:]).all(), (R, C, t)  # nothing written past y
+    with pytest.raises(numba.core.errors.TypingError, match="C-contiguous"):
+        run(np.ones((4, 6), dtype)[:, ::2], np.ones(3, dtype), np.zeros(4, dtype), False, False)
+    with pytest.raises(numba.core.errors.TypingError, match="float32 or all float64"):
+        run(np.ones((4, 3), dtype), np.ones(3, np.float32 if dtype == np.float64 else np.float64), np.zeros(4, dtype),
+            False, False)
 
 
 @pytest.mark.parametrize("cls", [Elman, LSTM, GRU])

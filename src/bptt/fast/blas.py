@@ -28,7 +28,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from . import microkernel
+from . import microkernel, onerow
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 _SYMBOLS = ("scipy_cblas_{}gemv64_", "cblas_{}gemv64_")  # ILP64 interfaces: 64-bit integer arguments
@@ -154,47 +154,58 @@ def _gemv_impl(A, trans, x, y, alpha, beta):
     return impl
 
 
-# a one-row product (B = 1) of more than this many multiply-adds goes to NumPy's ?gemv; every other
-# per-step product runs ``microkernel.gemm`` on weights packed once per pass (see there: 2-3x OpenBLAS's
-# ?gemm at the per-step sizes, which packs the weights again on every call). ?gemv reads W itself, with
-# no packing, and streams it once: config A (H=32) float32 Elman 74 -> 65 us, LSTM 139 -> 106 us.
-SMALL = 512
+# A one-row product (B = 1) runs ``onerow`` on W as it is (no packing: nothing else reads it), except
+# where W is over ONEROW_BYTES: there NumPy's ?gemv, which OpenBLAS spreads over its threads, streams W
+# from L3 or memory faster than one core. Measured (2-core AMD EPYC Zen 5, float32, us per product,
+# onerow / ?gemv): W (400, 100) forward 1.35 / 1.46, backward 1.19 / 1.31; (1024, 256) 10.2 / 11.0 and
+# 8.7 / 10.8; (2048, 256) 20.2 / 10.1 (?gemv on two threads). Every other per-step product runs
+# ``microkernel.gemm`` on weights packed once per pass (see there: 2-3x OpenBLAS's ?gemm at the per-step
+# sizes, which packs the weights again on every call).
+ONEROW_BYTES = 1 << 20
 
 
 @numba.njit(inline="always")
-def _library_size(M, K, N):
-    """Whether a one-row (M = 1) (1, K) x (K, N) product goes to ?gemv."""
-    return M == 1 and HAVE_BLAS and K * N > SMALL
+def _library_size(W):
+    """Whether a one-row product with W goes to ?gemv (else ``onerow``)."""
+    return HAVE_BLAS and W.size * W.itemsize > ONEROW_BYTES
 
 
 @numba.njit(inline="always", error_model="numpy")
 def matmul(A, W, Wp, C, alpha, beta):
     """C (M, N) = A (M, K) @ W (K, N) + beta C, beta 0 or 1 (alpha must be 1), C-contiguous arrays of one
     dtype; Wp = ``microkernel.pack(W)``, or empty where ``needs_packed`` says it is not read (one row:
-    ?gemv on W). Callable from compiled code only."""
-    if _library_size(A.shape[0], A.shape[1], W.shape[1]):
-        gemv(W, True, A, C, alpha, beta)
+    ``onerow`` or ?gemv on W). Callable from compiled code only."""
+    add = beta != alpha - alpha
+    if A.shape[0] == 1:
+        if _library_size(W):
+            gemv(W, True, A, C, alpha, beta)
+        else:
+            onerow.vecmat(A, W, C, add)
         return
-    microkernel.gemm(A, Wp, C, beta != alpha - alpha)
+    microkernel.gemm(A, Wp, C, add)
 
 
 @numba.njit(inline="always", error_model="numpy")
 def matmul_t(A, W, WTp, C, alpha, beta):
     """C (M, N) = A (M, K) @ W^T + beta C for W (N, K), beta 0 or 1 (alpha must be 1); WTp =
-    ``microkernel.pack(W.T)``, or empty where ``needs_packed`` says it is not read: a one-row product is
-    ?gemv reading W itself, so that a kernel holding W for its backward product keeps one copy of the
-    weights in cache (LSTM, B=1, H=1024, float32: W and W^T, 32 MB, did not fit the 32 MB L3, and the
-    compiled loop took 4x NumPy's). Callable from compiled code only."""
-    if _library_size(A.shape[0], A.shape[1], W.shape[0]):
-        gemv(W, False, A, C, alpha, beta)
+    ``microkernel.pack(W.T)``, or empty where ``needs_packed`` says it is not read: a one-row product
+    reads W itself (``onerow.dot`` or ?gemv), so that a kernel holding W for its backward product keeps
+    one copy of the weights in cache (LSTM, B=1, H=1024, float32: W and W^T, 32 MB, did not fit the 32 MB
+    L3, and the compiled loop took 4x NumPy's). Callable from compiled code only."""
+    add = beta != alpha - alpha
+    if A.shape[0] == 1:
+        if _library_size(W):
+            gemv(W, False, A, C, alpha, beta)
+        else:
+            onerow.dot(W, A, C, add)
         return
-    microkernel.gemm(A, WTp, C, beta != alpha - alpha)
+    microkernel.gemm(A, WTp, C, add)
 
 
 def needs_packed(M: int, W) -> bool:
-    """Whether the products of an (M, K) operand with W or W^T read packed weights (else ?gemv on W, and
-    an empty (0, 0, 0) array will do)."""
-    return not (M == 1 and HAVE_BLAS and W.shape[0] * W.shape[1] > SMALL)
+    """Whether the products of an (M, K) operand with W or W^T read packed weights (not for one row:
+    ``onerow`` or ?gemv read W itself, and an empty (0, 0, 0) array will do)."""
+    return M != 1
 
 
 def packed(M: int, W, array=None):
@@ -207,7 +218,7 @@ def packed(M: int, W, array=None):
     return microkernel.pack(W, np.empty(shape, W.dtype) if array is None else array(shape))
 
 
-__all__ = ["HAVE_BLAS", "LIBRARY", "SMALL", "gemv", "library_threads", "matmul", "matmul_t", "needs_packed",
+__all__ = ["HAVE_BLAS", "LIBRARY", "ONEROW_BYTES", "gemv", "library_threads", "matmul", "matmul_t", "needs_packed",
            "packed", "single_threaded"]
 
 

@@ -2,7 +2,7 @@
 
 Only the two recurrences must walk time step by step; they run compiled (``numba_elman``, ``numba_lstm``,
 ``numba_gru``: per step one product on the recurrent weights packed once per pass (``microkernel``;
-``?gemv`` for one row, ``blas``) and one fused pass over the (B, H) units, no Python in between), split
+for one row ``onerow`` on the weights as they are; ``blas``) and one fused pass over the (B, H) units, no Python in between), split
 over threads by rows of the batch (``shards``). Everything else is done once for all steps with the
 library's own NumPy code, as in ``bptt.loop``: the hoisted input projection (``Cell.project``), the
 output layer and its loss (``losses.output_loss``), and the weight gradients as single GEMMs
