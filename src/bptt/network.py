@@ -9,6 +9,7 @@ training live in their own modules.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -33,6 +34,19 @@ def _float_dtype(dtype) -> np.dtype:
         raise InputError(f"dtype: got {dtype!r}"[:200] + ", expected numpy.float32 or numpy.float64 "
                          "('float32' / 'float64')")
     return dt
+
+
+@functools.lru_cache(maxsize=64)
+def _view_names(names: tuple, layers: int, bidirectional: bool) -> tuple:
+    """Per layer, per direction: ((base name, parameter name), ...) for ``Network.views``."""
+    return tuple(tuple(tuple((n, n + _suffix(layers, bidirectional, l, d)) for n in names)
+                       for d in range(2 if bidirectional else 1)) for l in range(layers))
+
+
+def _suffix(layers: int, bidirectional: bool, layer: int, direction: int) -> str:
+    if layers == 1 and not bidirectional:
+        return ""
+    return f"_l{layer}" + ("_reverse" if direction else "")
 
 
 class Forward(NamedTuple):
@@ -79,9 +93,7 @@ class Network:
         return 2 if self.bidirectional else 1
 
     def suffix(self, layer: int, direction: int) -> str:
-        if self.layers == 1 and not self.bidirectional:
-            return ""
-        return f"_l{layer}" + ("_reverse" if direction else "")
+        return _suffix(self.layers, self.bidirectional, layer, direction)
 
     def param_shapes(self) -> dict[str, tuple]:
         shapes = {}
@@ -111,9 +123,8 @@ class Network:
     def views(self, params=None) -> list[list[dict]]:
         """Per layer, per direction: the cell's parameters under its base names."""
         params = self.params if params is None else params
-        names = self.cell.shapes(1, 1).keys()
-        return [[{n: params[n + self.suffix(l, d)] for n in names} for d in range(self.directions)]
-                for l in range(self.layers)]
+        return [[{base: params[full] for base, full in pairs} for pairs in dirs]
+                for dirs in _view_names(self.cell.names, self.layers, self.bidirectional)]
 
     @property
     def n_params(self) -> int:

@@ -105,6 +105,8 @@ def resets(v, T: int, B: int) -> np.ndarray | None:
 def loss_mask(at, T: int, B: int, lens: np.ndarray | None, dtype) -> np.ndarray:
     """(T, B) 0/1 weights from ``at``: None (every step), an int (negative counts from the end of each
     sequence) or a list of distinct ints. Steps past a sequence's length never carry a loss."""
+    if at is None and lens is None:
+        return np.ones((T, B), dtype)
     L = np.full(B, T) if lens is None else lens
     steps = np.arange(T)[:, None]
     if at is None:

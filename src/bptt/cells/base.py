@@ -12,6 +12,7 @@ over all steps after the recursion, and into the seed's per-step terms when aske
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -46,6 +47,11 @@ class Cell(ABC):
     # optional speed-ups the loop uses when a cell declares them (the defaults need nothing):
     tied_dgh: ClassVar[bool] = False  # step_back always returns one array as both dgx and dgh
     step_out: ClassVar[bool] = False  # step accepts out=: a (B, H) row to write h_t into
+
+    @functools.cached_property
+    def names(self) -> tuple[str, ...]:
+        """The parameter names, in ``shapes``' order."""
+        return tuple(n for n in (self.w_in, self.w_rec, self.b_in, self.b_rec) if n is not None)
 
     def shapes(self, n_in: int, H: int) -> dict[str, tuple]:
         s = {self.w_in: (self.gates * H, n_in), self.w_rec: (self.gates * H, H)}

@@ -186,7 +186,7 @@ def gradients(net, X, D, loss, at, truncate, s0, lengths, resets, backend, max_s
     carry = net._carry0(s0, B)[0][0]  # tuple of (B, H)
     E, g, ds0 = numba_kernel().gradients(net, X, D, loss, lmask, carry)
     out = Gradients()
-    for name in (*net.cell.shapes(1, 1), "Wy", "by"):
+    for name in (*net.cell.names, "Wy", "by"):
         out[name] = g[name]
     out["s0"] = net._state_out([[ds0]], B)
     return E, out
