@@ -112,6 +112,5 @@ def backward_recurrence(dH, S, Ws, Wsp, g1, C):
         _dg_rows(dz, S[t + 1], g1, K)
         if t > 0:
             matmul(dz, Ws, Wsp, dH[t - 1], one, one)  # dE/dS_{t-1} += dz_t Ws
-        else:
-            matmul(dz, Ws, Wsp, ds0, one, zero)
+    matmul(dH[0], Ws, Wsp, ds0, one, zero)  # after the loop: see numba_lstm.backward
     return ds0

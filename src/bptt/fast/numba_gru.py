@@ -92,7 +92,6 @@ def backward(dH, A, W, Wp, hs, ghn, C, dGH):
                 rg[j] = dr[j]
         if t > 0:
             matmul(d, W, Wp, dH[t - 1], one, one)  # dE/dh_{t-1} += dgh_t W_hh (+ carry, next pass)
-        else:
-            matmul(d, W, Wp, dh0, one, zero)
+    matmul(dGH[0], W, Wp, dh0, one, zero)  # after the loop: see numba_lstm.backward
     dh0 += carry
     return dh0
