@@ -449,7 +449,8 @@ def test_blas_fallback_gemv_matches_numpy(dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_microkernel_gemm_matches_numpy_every_block_and_remainder(dtype):
     """The per-step product on packed weights: full row blocks (MR), blocks of 4 and 1 rows, full panels
-    and the columns past the last one, overwriting C or adding to it, B packed from any layout."""
+    and a last partial one (its columns past N masked: nothing written past C), overwriting C or adding to
+    it, B packed from any layout."""
     from bptt.fast import microkernel as mk
 
     @numba.njit
@@ -469,10 +470,13 @@ def test_microkernel_gemm_matches_numpy_every_block_and_remainder(dtype):
                 C0 = rng.standard_normal((M, N)).astype(dtype)
                 ref = A.astype(np.float64) @ B.astype(np.float64)
                 for add in (False, True):
-                    C = C0.copy()
+                    room = np.full(M * N + nr, np.nan, dtype)  # C, then room for a write past its end
+                    C = room[: M * N].reshape(M, N)
+                    C[:] = C0 if add else np.nan  # overwriting: what C held (garbage) must not matter
                     run(A, Bp, C, add)
                     want = ref + C0 if add else ref
                     assert np.max(np.abs(C - want)) <= tol * max(1.0, np.max(np.abs(want))), (M, K, N, add)
+                    assert np.isnan(room[M * N :]).all(), (M, K, N)  # the last panel's padding columns masked off
     A = rng.standard_normal((4, 14)).astype(dtype)[:, ::2]  # a strided view: its row stride is not its width
     with pytest.raises(numba.core.errors.TypingError, match="C-contiguous"):
         run(A, mk.pack(B[:7, :3], np.empty(mk.packed_shape(7, 3, dtype), dtype)), np.zeros((4, 3), dtype), False)
@@ -505,7 +509,8 @@ def test_onerow_products_match_numpy_every_block_and_remainder(dtype):
                 y0 = rng.standard_normal(n).astype(dtype)
                 for add in (False, True):
                     room = np.full(n + 2 * V, np.nan, dtype)
-                    room[:n] = y0
+                    if add:  # overwriting: what y held (garbage, NaN here) must not matter
+                        room[:n] = y0
                     run(W, x, room[:n], add, t)
                     want = ref + y0 if add else ref
                     assert np.max(np.abs(room[:n] - want)) <= tol * max(1.0, np.max(np.abs(want))), (R, C, t, add)

@@ -12,14 +12,14 @@ zero-padded past N. The kernel keeps an MR x NR block of C in vector registers (
 vectors of columns: 16 accumulators of 16 float32 with AVX-512), and per k loads two vectors of the
 panel, broadcasts MR values of A and does 2 MR fused multiply-adds; it is written as LLVM vector code
 (``llvm.fma``) through a numba intrinsic, so it is compiled for the machine it runs on like the rest of
-the loops. Row blocks of fewer than MR rows use the same kernel with MR = 4 and 1; columns past the last
-full panel (N not a multiple of NR) run as a plain loop. Sums run over k in order, one rounding per
-multiply-add.
+the loops. Row blocks of fewer than MR rows use the same kernel with MR = 4 and 1; the last panel, when
+N is not a multiple of NR, too, its C columns past N masked off (they had run as a plain scalar loop:
+LSTM H=100, B=32, T=50, float32, one thread: 4.77 ms, against 3.61 at H=128 and 2.22 at H=96). Sums run
+over k in order, one rounding per multiply-add.
 """
 
 from __future__ import annotations
 
-import llvmlite.binding as llb
 import numba
 import numpy as np
 from llvmlite import ir
@@ -27,8 +27,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-AVX512 = "+avx512f" in llb.get_host_cpu_features().flatten()
-VECTOR_BYTES = 64 if AVX512 else 32
+from .vectors import AVX512, VECTOR_BYTES, Vec, at
+
 MR = 8 if AVX512 else 4  # rows of a block: 2 MR accumulators + 3 registers fit 32 (AVX-512) or 16 (AVX2)
 NV = 2  # vectors of columns in a panel
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -46,66 +46,42 @@ def packed_shape(K: int, N: int, dtype) -> tuple:
 
 
 def _block(mr: int, is32: bool):
-    """An intrinsic ``block(a, lda, b, c, ldc, K, add)``: C[0:mr, 0:NR] (row stride ldc) = (C +) A[0:mr, 0:K]
-    (row stride lda) @ the panel at b (K rows of NR). Pointers as void*, strides in elements."""
-    fty = ir.FloatType() if is32 else ir.DoubleType()
-    vw = VECTOR_BYTES // (4 if is32 else 8)
-    vty = ir.VectorType(fty, vw)
-    name = f"llvm.fma.v{vw}{'f32' if is32 else 'f64'}"
+    """An intrinsic ``block(a, lda, b, c, ldc, K, n, add)``: C[0:mr, 0:n] (row stride ldc) = (C +) A[0:mr, 0:K]
+    (row stride lda) @ the panel at b (K rows of NR, zero past n), n <= NR; the columns past n of C are
+    neither read nor written (masked). Pointers as void*, strides in elements."""
 
     @intrinsic
-    def block(typingctx, a, lda, b, c, ldc, K, add):
+    def block(typingctx, a, lda, b, c, ldc, K, n, add):
         sig = types.void(types.voidptr, types.int64, types.voidptr, types.voidptr, types.int64, types.int64,
-                         types.boolean)
+                         types.int64, types.boolean)
 
         def codegen(context, builder, sig, args):
-            a_ptr, lda, b_ptr, c_ptr, ldc, K, add = args
-            i64 = ir.IntType(64)
-            ap, bp, cp = (builder.bitcast(x, fty.as_pointer()) for x in (a_ptr, b_ptr, c_ptr))
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3), name)
-            accs = [cgutils.alloca_once_value(builder, ir.Constant(vty, [0.0] * vw)) for _ in range(mr * NV)]
-            undef = ir.Constant(vty, ir.Undefined)
-            splat = ir.Constant(ir.VectorType(ir.IntType(32), vw), [0] * vw)
-
-            def vec_at(base, offset):  # <vw x float>* at base + offset (elements)
-                return builder.bitcast(builder.gep(base, [offset]), vty.as_pointer())
-
+            a_ptr, lda, b_ptr, c_ptr, ldc, K, n, add = args
+            v = Vec(builder, is32)
+            i64, vw = ir.IntType(64), v.vw
+            ap, bp, cp = (builder.bitcast(x, v.fty.as_pointer()) for x in (a_ptr, b_ptr, c_ptr))
+            accs = [cgutils.alloca_once_value(builder, v.zero) for _ in range(mr * NV)]
             with cgutils.for_range(builder, K) as loop:
                 k = loop.index
                 row = builder.mul(k, ir.Constant(i64, NV * vw))
-                bv = [builder.load(vec_at(bp, builder.add(row, ir.Constant(i64, j * vw))), align=4)
-                      for j in range(NV)]
+                bv = [v.load(bp, builder.add(row, ir.Constant(i64, j * vw))) for j in range(NV)]
                 for i in range(mr):
-                    s = builder.load(builder.gep(ap, [builder.add(builder.mul(ir.Constant(i64, i), lda), k)]))
-                    v = builder.shuffle_vector(builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0)),
-                                               undef, splat)
+                    s = v.splat(builder.load(builder.gep(ap, [builder.add(builder.mul(ir.Constant(i64, i), lda), k)])))
                     for j in range(NV):
                         acc = accs[i * NV + j]
-                        builder.store(builder.call(fma, [v, bv[j], builder.load(acc)]), acc)
+                        builder.store(v.fma(s, bv[j], builder.load(acc)), acc)
+            masks = [v.below(j * vw, n) for j in range(NV)]
             for i in range(mr):
                 for j in range(NV):
-                    q = vec_at(cp, builder.add(builder.mul(ir.Constant(i64, i), ldc), ir.Constant(i64, j * vw)))
+                    off = builder.add(builder.mul(ir.Constant(i64, i), ldc), ir.Constant(i64, j * vw))
                     r = builder.load(accs[i * NV + j])
-                    with builder.if_else(add) as (then, otherwise):
-                        with then:
-                            builder.store(builder.fadd(builder.load(q, align=4), r), q, align=4)
-                        with otherwise:
-                            builder.store(r, q, align=4)
+                    r = builder.select(add, builder.fadd(v.mload(cp, off, masks[j]), r), r)
+                    v.mstore(r, cp, off, masks[j])
             return context.get_dummy_value()
 
         return sig, codegen
 
     return block
-
-
-@intrinsic
-def _at(typingctx, arr, offset):
-    """void* to element ``offset`` (flat) of a C-contiguous array."""
-    def codegen(context, builder, sig, args):
-        a = context.make_array(sig.args[0])(context, builder, args[0])
-        return builder.bitcast(builder.gep(a.data, [args[1]]), cgutils.voidptr_t)
-
-    return types.voidptr(arr, offset), codegen
 
 
 _s8, _s4, _s1 = (_block(m, True) for m in (MR, 4, 1))
@@ -129,29 +105,17 @@ def _gemm_impl(A, Bp, C, add):
         M, K = A.shape
         N = C.shape[1]
         nr = Bp.shape[2]
-        full = N // nr
         m8 = M // MR * MR  # rows in blocks of MR, then of 4, then one by one
         m4 = m8 + (M - m8) // 4 * 4
-        for p in range(full):
-            b = _at(Bp, p * K * nr)
+        for p in range(Bp.shape[0]):
+            b = at(Bp, p * K * nr)
+            n = min(nr, N - p * nr)  # the last panel's columns past N are zeros, masked off in C
             for m in range(0, m8, MR):
-                big(_at(A, m * K), K, b, _at(C, m * N + p * nr), N, K, add)
+                big(at(A, m * K), K, b, at(C, m * N + p * nr), N, K, n, add)
             for m in range(m8, m4, 4):
-                four(_at(A, m * K), K, b, _at(C, m * N + p * nr), N, K, add)
+                four(at(A, m * K), K, b, at(C, m * N + p * nr), N, K, n, add)
             for m in range(m4, M):
-                one(_at(A, m * K), K, b, _at(C, m * N + p * nr), N, K, add)
-        rest = N - full * nr
-        if rest:
-            last = Bp[full]
-            for m in range(M):
-                c = C[m, full * nr :]
-                if not add:
-                    c[:] = 0
-                for k in range(K):
-                    s = A[m, k]
-                    w = last[k]
-                    for j in range(rest):
-                        c[j] += s * w[j]
+                one(at(A, m * K), K, b, at(C, m * N + p * nr), N, K, n, add)
 
     return impl
 

@@ -28,89 +28,11 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .microkernel import VECTOR_BYTES, _at
+from .vectors import VECTOR_BYTES, Vec, at, lanes
 
 NB = 8  # vectors of columns ``vecmat`` holds in registers (8 of 32 with AVX-512, of 16 with AVX2)
 NB64 = 16 if VECTOR_BYTES == 64 else 8  # float64: the same 128 columns per block where registers allow
-_i32, _i64 = ir.IntType(32), ir.IntType(64)
-
-
-def _lanes(is32: bool) -> int:
-    return VECTOR_BYTES // (4 if is32 else 8)
-
-
-class _Vec:
-    """LLVM vector helpers for one builder: loads (plain and masked), masked stores, fma, splats."""
-
-    def __init__(self, builder, is32: bool):
-        self.b = builder
-        self.fty = ir.FloatType() if is32 else ir.DoubleType()
-        self.vw = _lanes(is32)
-        self.vty = ir.VectorType(self.fty, self.vw)
-        self.mty = ir.VectorType(ir.IntType(1), self.vw)
-        suffix = f"v{self.vw}{'f32' if is32 else 'f64'}"
-        mod, vp = builder.module, self.vty.as_pointer()
-        self._fma = cgutils.get_or_insert_function(mod, ir.FunctionType(self.vty, [self.vty] * 3), f"llvm.fma.{suffix}")
-        self._mload = cgutils.get_or_insert_function(
-            mod, ir.FunctionType(self.vty, [vp, _i32, self.mty, self.vty]), f"llvm.masked.load.{suffix}.p0")
-        self._mstore = cgutils.get_or_insert_function(
-            mod, ir.FunctionType(ir.VoidType(), [self.vty, vp, _i32, self.mty]), f"llvm.masked.store.{suffix}.p0")
-        self.zero = ir.Constant(self.vty, [0.0] * self.vw)
-
-    def ptr(self, base, offset):
-        """<V x float>* at element ``offset`` of the float* ``base``."""
-        return self.b.bitcast(self.b.gep(base, [offset]), self.vty.as_pointer())
-
-    def load(self, base, offset):
-        return self.b.load(self.ptr(base, offset), align=4)
-
-    def store(self, value, base, offset):
-        self.b.store(value, self.ptr(base, offset), align=4)
-
-    def mload(self, base, offset, mask):
-        return self.b.call(self._mload, [self.ptr(base, offset), ir.Constant(_i32, 4), mask, self.zero])
-
-    def mstore(self, value, base, offset, mask):
-        self.b.call(self._mstore, [value, self.ptr(base, offset), ir.Constant(_i32, 4), mask])
-
-    def fma(self, a, b, c):
-        return self.b.call(self._fma, [a, b, c])
-
-    def splat(self, scalar, ty=None):
-        ty = ty or self.vty
-        undef = ir.Constant(ty, ir.Undefined)
-        v = self.b.insert_element(undef, scalar, ir.Constant(_i32, 0))
-        return self.b.shuffle_vector(v, undef, ir.Constant(ir.VectorType(_i32, ty.count), [0] * ty.count))
-
-    def below(self, first: int, n):
-        """Mask of lanes first, first + 1, ... that are < n (an i64)."""
-        lanes = ir.Constant(ir.VectorType(_i64, self.vw), list(range(first, first + self.vw)))
-        return self.b.icmp_signed("<", lanes, self.splat(n, ir.VectorType(_i64, self.vw)))
-
-    def fold(self, accs):
-        """One vector of the V accumulators' sums (lane r = the sum of accs[r]'s lanes), or for a single
-        accumulator its sum as a scalar. Each round adds the first halves of a pair's segments to their
-        second halves, halving the segment and the vectors."""
-        b, vw = self.b, self.vw
-
-        def shuffle(u, w, lanes):
-            return b.shuffle_vector(u, w, ir.Constant(ir.VectorType(_i32, len(lanes)), lanes))
-
-        if len(accs) == 1:  # halve the vector until one lane is left
-            u, n = accs[0], vw
-            while n > 1:
-                n //= 2
-                u = b.fadd(shuffle(u, u, list(range(n))), shuffle(u, u, list(range(n, 2 * n))))
-            return b.extract_element(u, ir.Constant(_i32, 0))
-        seg = vw  # lanes per row in each vector; vw // seg rows per vector, in order
-        while seg > 1:
-            half = seg // 2
-            lo = [s + j for s in range(0, vw, seg) for j in range(half)]
-            lo += [vw + i for i in lo]  # the first half of every row's segment, of u then of w
-            hi = [i + half for i in lo]
-            accs = [b.fadd(shuffle(u, w, lo), shuffle(u, w, hi)) for u, w in zip(accs[::2], accs[1::2])]
-            seg = half
-        return accs[0]
+_i64 = ir.IntType(64)
 
 
 def _dot_block(rows: int, is32: bool):
@@ -123,7 +45,7 @@ def _dot_block(rows: int, is32: bool):
 
         def codegen(context, builder, sig, args):
             w_ptr, ldw, x_ptr, K, y_ptr, add = args
-            v = _Vec(builder, is32)
+            v = Vec(builder, is32)
             wp, xp, yp = (builder.bitcast(p, v.fty.as_pointer()) for p in (w_ptr, x_ptr, y_ptr))
             accs = [cgutils.alloca_once_value(builder, v.zero) for _ in range(rows)]
             vw = ir.Constant(_i64, v.vw)
@@ -168,7 +90,7 @@ def _vecmat_block(is32: bool, NB: int):
 
         def codegen(context, builder, sig, args):
             w_ptr, ldw, x_ptr, R, y_ptr, n, add = args
-            v = _Vec(builder, is32)
+            v = Vec(builder, is32)
             wp, xp, yp = (builder.bitcast(p, v.fty.as_pointer()) for p in (w_ptr, x_ptr, y_ptr))
             masks = [v.below(j * v.vw, n) for j in range(NB)]
             accs = [cgutils.alloca_once_value(builder, v.zero) for _ in range(NB)]
@@ -191,8 +113,8 @@ def _vecmat_block(is32: bool, NB: int):
     return block
 
 
-_DOT = {True: (_dot_block(_lanes(True), True), _dot_block(1, True)),
-        False: (_dot_block(_lanes(False), False), _dot_block(1, False))}
+_DOT = {True: (_dot_block(lanes(True), True), _dot_block(1, True)),
+        False: (_dot_block(lanes(False), False), _dot_block(1, False))}
 _VECMAT = {True: (_vecmat_block(True, NB), NB), False: (_vecmat_block(False, NB64), NB64)}
 
 
@@ -214,15 +136,15 @@ def dot(W, x, y, add):
 def _dot_impl(W, x, y, add):
     _check("dot", W, x, y)
     many, one = _DOT[W.dtype == types.float32]
-    V = _lanes(W.dtype == types.float32)
+    V = lanes(W.dtype == types.float32)
 
     def impl(W, x, y, add):
         N, K = W.shape
         n = N // V * V
         for r in range(0, n, V):
-            many(_at(W, r * K), K, _at(x, 0), K, _at(y, r), add)
+            many(at(W, r * K), K, at(x, 0), K, at(y, r), add)
         for r in range(n, N):
-            one(_at(W, r * K), K, _at(x, 0), K, _at(y, r), add)
+            one(at(W, r * K), K, at(x, 0), K, at(y, r), add)
 
     return impl
 
@@ -237,12 +159,12 @@ def vecmat(x, W, y, add):
 def _vecmat_impl(x, W, y, add):
     _check("vecmat", x, W, y)
     block, nb = _VECMAT[W.dtype == types.float32]
-    cols = nb * _lanes(W.dtype == types.float32)
+    cols = nb * lanes(W.dtype == types.float32)
 
     def impl(x, W, y, add):
         K, N = W.shape
         for c in range(0, N, cols):
-            block(_at(W, c), N, _at(x, 0), K, _at(y, c), min(cols, N - c), add)
+            block(at(W, c), N, at(x, 0), K, at(y, c), min(cols, N - c), add)
 
     return impl
 
