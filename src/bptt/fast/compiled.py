@@ -171,9 +171,12 @@ def _gradients(net, X, D, loss, lmask, carry, batch):
 # LSTM H=32 B=16 T=50 0.28 / 0.31, Elman H=32 B=64 T=50 0.36 / 0.33. So a call splits when its per-step
 # products come to at least SHARD_WORK multiply-adds (T B G H; the last three: 0.7M, 3.3M, 3.3M) and
 # each part gets at least SHARD_ROWS rows, in as many parts as OpenBLAS has threads (1 where the user
-# or ``bptt.parallel`` set one thread). The parts run best on otherwise idle cores: OpenBLAS's workers
-# keep spinning for a while after a multi-threaded NumPy product and compete with the parts.
-SHARD_ROWS = 8
+# or ``bptt.parallel`` set one thread). Parts of 4 rows still gain (each runs the kernel's 4-row
+# blocks, reading the weights once a step): T=50, one thread / split, ms, LSTM H=200 B=8 2.3-2.5 /
+# 1.7, H=300 B=8 5.3-5.5 / 3.5-3.7, H=100 B=8 0.81 / 0.68-0.78; GRU H=200 B=8 2.2 / 1.5. The parts run
+# best on otherwise idle cores: OpenBLAS's workers keep spinning for a while after a multi-threaded
+# NumPy product and compete with the parts.
+SHARD_ROWS = 4
 SHARD_WORK = 8_000_000
 _POOL: list = [None, 0]  # [ThreadPoolExecutor, its workers]
 
