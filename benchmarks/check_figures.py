@@ -319,31 +319,31 @@ def figures() -> list[Fig]:
           for c, q in (("elman", "16"), ("lstm", "20"), ("gru", "24"))]
     # bptt experiment memory --quick
     quick = {"adding": ["0.15/9+      0.08/19+     0.07/5", "0.25/9+      0.14/19+     0.06/11",
-                        "0.10/9+      0.11/19+     0.08/49+", "0.51/9+      0.21/19+     0.07/2",
+                        "0.11/9+      0.09/19+     0.08/49+", "0.51/9+      0.21/19+     0.07/2",
                         "0.92/9+      0.85/19+     0.72/49+"],
-             "order": ["1.00/9+      0.93/19+     0.24/7", "1.00/9+      1.00/19+     0.25/49+",
-                       "1.00/9+      1.00/19+     1.00/49+", "1.00/9+      1.00/19+     1.00/49+",
+             "order": ["1.00/9+      0.93/19+     0.24/7", "1.00/9+      1.00/19+     0.23/8",
+                       "1.00/9+      1.00/19+     1.00/49+", "1.00/9+      1.00/19+     1.00/26",
                        "1.00/9+      1.00/19+     1.00/49+"]}
     cells = ["elman-uniform", "elman-orthogonal", "irnn", "lstm", "gru"]
     for task, lines in quick.items():
         for cell, line in zip(cells, lines):
             for T, q in zip((10, 20, 50), line.split()):
                 F.append(Fig("quick", LAB, f"{cell:<22} {line}", q, lambda v, k=(task, cell, T): v["quick"][k]))
-    F += [Fig("quick", LAB, "`--quick` (30 runs): **55 s** wall", "55", lambda v: f"{v['quick']['wall']:.0f}",
+    F += [Fig("quick", LAB, "`--quick` (30 runs): **19 s** wall", "19", lambda v: f"{v['quick']['wall']:.0f}",
               tol=0.3)]
     F += [Fig("quick", LAB, "the GRU is the best or tied-best net in every configuration we ran (adding 92 % at",
               "92", lambda v: f"{100 * float(v['quick'][('adding', 'gru', 10)].split('/')[0]):.0f}"),
           Fig("quick1000", LAB, "the LSTM *fails* order at T = 50 (0.23)", "0.23",
               lambda v: v["quick1000"][("order", "lstm", 50)]),
-          Fig("quick1000", LAB, "the tanh nets do better on adding at T = 10 (0.38 and 0.30)", "0.38",
+          Fig("quick1000", LAB, "the tanh nets do better on adding at T = 10 (0.39 and 0.30)", "0.39",
               lambda v: v["quick1000"][("adding", "elman-uniform", 10)]),
-          Fig("quick1000", LAB, "the tanh nets do better on adding at T = 10 (0.38 and 0.30)", "0.30",
+          Fig("quick1000", LAB, "the tanh nets do better on adding at T = 10 (0.39 and 0.30)", "0.30",
               lambda v: v["quick1000"][("adding", "elman-orthogonal", 10)])]
     # speed (float32 Elman, torch / best bptt)
-    for cfg, q in zip("ABCDE", ("29.2", "8.89", "4.30", "2.87", "2.56")):
-        F.append(Fig("speed", README, "| Elman | 29.2 | 8.89 | 4.30 | 2.87 | 2.56 |", q,
+    for cfg, q in zip("ABCDE", ("31.2", "9.96", "4.19", "2.96", "2.24")):
+        F.append(Fig("speed", README, "| Elman | 31.2 | 9.96 | 4.19 | 2.96 | 2.24 |", q,
                      lambda v, c=cfg, q=q: f"{v['speed'][c][0]:.{len(q.split('.')[1])}f}", tol=0.15))
-    F += [Fig("train", README, "in about 3 seconds on 2 idle cores", "3", lambda v: f"{v['train']['wall']:.0f}",
+    F += [Fig("train", README, "in about 4 seconds on 2 idle cores", "4", lambda v: f"{v['train']['wall']:.0f}",
               tol=0.3)]
     # figures of trained nets that need the full grid (hours on 2 cores): listed, not recomputed
     grid = "needs the full experiment grid's runs (3000 steps, H = 32; about 2 hours on 2 cores)"
