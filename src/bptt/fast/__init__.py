@@ -3,8 +3,8 @@ memory-budgeted loop (``max_states``).
 
 ``backend="numpy"`` is the generic loop in ``bptt.loop``. ``backend="numba"`` runs ``bptt.fast.compiled``:
 the two recurrences as compiled loops (per step one product on weights packed once per pass, or on the
-weights as they are for one row (``onerow``), and one fused pass over the units; no Python between steps; large batches split over threads),
-everything else as whole-sequence NumPy products, for the case it covers: a
+weights as they are for one row (``onerow``), and one fused pass over the units; no Python between steps;
+large batches split over threads), everything else as whole-sequence NumPy products, for the case it covers: a
 single-layer unidirectional Elman (g1 tanh, sigmoid, relu or identity), LSTM or GRU net, any g2 and loss,
 with full BPTT (no ``lengths``, ``resets``; ``truncate`` only if it reaches every step).
 ``backend="auto"`` (the default) takes numba when it is installed (``pip install "bptt[fast]"``) and the
@@ -36,7 +36,8 @@ G1_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "identity": 3}
 AUTO_MAX_WORK = 30_000
 
 # With NumPy's BLAS found, "auto" takes numba at every size of the cases it covers: since the loops run one
-# vectorised pass per formula and their products in BLAS (then ``microkernel``, and ?gemv for one row; now ``onerow`` there), they
+# vectorised pass per formula and their products in BLAS (then ``microkernel``, and ?gemv for one row, now
+# ``onerow``), they
 # measured faster than the NumPy loop everywhere (idle 2-core AMD EPYC VM, forward + backward,
 # T=50 (30 at H=512, 10 at H=1024), min of 5, NumPy loop / compiled; float32, OpenBLAS's own SkylakeX kernel):
 # Elman B=1 H=32 4.7x, B=1 H=256 2.3x, B=8 H=64 2.3x, B=32 H=128 1.6x, B=64 H=256 1.7x, B=64 H=512 1.5x,

@@ -2,11 +2,11 @@
 
 Only the two recurrences must walk time step by step; they run compiled (``numba_elman``, ``numba_lstm``,
 ``numba_gru``: per step one product on the recurrent weights packed once per pass (``microkernel``;
-for one row ``onerow`` on the weights as they are; ``blas``) and one fused pass over the (B, H) units, no Python in between), split
-over threads by rows of the batch (``shards``). Everything else is done once for all steps with the
-library's own NumPy code, as in ``bptt.loop``: the hoisted input projection (``Cell.project``), the
-output layer and its loss (``losses.output_loss``), and the weight gradients as single GEMMs
-(``Cell.weight_grads``):
+for one row ``onerow`` on the weights as they are; ``blas``) and one fused pass over the (B, H) units, no
+Python in between), split over threads by rows of the batch (``shards``). Everything else is done once for
+all steps with the library's own NumPy code, as in ``bptt.loop``: the hoisted input projection
+(``Cell.project``), the output layer and its loss (``losses.output_loss``), and the weight gradients as
+single GEMMs (``Cell.weight_grads``):
 
     NumPy     GX = Cell.project(X)                                 (T, B, G*H)
     compiled  h_t = step(GX_t, h_{t-1}),  t = 0 .. T-1

@@ -66,7 +66,8 @@ def _block(mr: int, is32: bool):
                 row = builder.mul(k, ir.Constant(i64, NV * vw))
                 bv = [v.load(bp, builder.add(row, ir.Constant(i64, j * vw))) for j in range(NV)]
                 for i in range(mr):
-                    s = v.splat(builder.load(builder.gep(ap, [builder.add(builder.mul(ir.Constant(i64, i), lda), k)])))
+                    a_ik = builder.gep(ap, [builder.add(builder.mul(ir.Constant(i64, i), lda), k)])
+                    s = v.splat(builder.load(a_ik))
                     for j in range(NV):
                         acc = accs[i * NV + j]
                         builder.store(v.fma(s, bv[j], builder.load(acc)), acc)

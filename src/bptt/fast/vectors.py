@@ -41,7 +41,8 @@ class Vec:
         self.mty = ir.VectorType(ir.IntType(1), self.vw)
         suffix = f"v{self.vw}{'f32' if is32 else 'f64'}"
         mod, vp = builder.module, self.vty.as_pointer()
-        self._fma = cgutils.get_or_insert_function(mod, ir.FunctionType(self.vty, [self.vty] * 3), f"llvm.fma.{suffix}")
+        self._fma = cgutils.get_or_insert_function(
+            mod, ir.FunctionType(self.vty, [self.vty] * 3), f"llvm.fma.{suffix}")
         self._mload = cgutils.get_or_insert_function(
             mod, ir.FunctionType(self.vty, [vp, _i32, self.mty, self.vty]), f"llvm.masked.load.{suffix}.p0")
         self._mstore = cgutils.get_or_insert_function(
