@@ -448,7 +448,7 @@ def test_blas_fallback_gemv_matches_numpy(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_microkernel_gemm_matches_numpy_every_block_and_remainder(dtype):
-    """The per-step product on packed weights: full row blocks (MR), blocks of 4 and 1 rows, full panels
+    """The per-step product on packed weights: full row blocks (MR), blocks of 4, 2 and 1 rows, full panels
     and a last partial one (its columns past N masked: nothing written past C), overwriting C or adding to
     it, B packed from any layout."""
     from bptt.fast import microkernel as mk

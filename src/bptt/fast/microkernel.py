@@ -12,10 +12,11 @@ zero-padded past N. The kernel keeps an MR x NR block of C in vector registers (
 vectors of columns: 16 accumulators of 16 float32 with AVX-512), and per k loads two vectors of the
 panel, broadcasts MR values of A and does 2 MR fused multiply-adds; it is written as LLVM vector code
 (``llvm.fma``) through a numba intrinsic, so it is compiled for the machine it runs on like the rest of
-the loops. Row blocks of fewer than MR rows use the same kernel with MR = 4 and 1; the last panel, when
-N is not a multiple of NR, too, its C columns past N masked off (they had run as a plain scalar loop:
-LSTM H=100, B=32, T=50, float32, one thread: 4.77 ms, against 3.61 at H=128 and 2.22 at H=96). Sums run
-over k in order, one rounding per multiply-add.
+the loops. Row blocks of fewer than MR rows use the same kernel with MR = 4, 2 and 1 (each block reads
+the panel once: a 2-row block, not two 1-row ones, took a 3-stream LSTM at H = 256, T = 50 from 3.6-4.0 to
+2.8-3.0 ms); the last panel, when N is not a multiple of NR, too, its C columns past N masked off (they
+had run as a plain scalar loop: LSTM H=100, B=32, T=50, float32, one thread: 4.77 ms, against 3.61 at H=128
+and 2.22 at H=96). Sums run over k in order, one rounding per multiply-add.
 """
 
 from __future__ import annotations
@@ -85,8 +86,8 @@ def _block(mr: int, is32: bool):
     return block
 
 
-_s8, _s4, _s1 = (_block(m, True) for m in (MR, 4, 1))
-_d8, _d4, _d1 = (_block(m, False) for m in (MR, 4, 1))
+_s8, _s4, _s2, _s1 = (_block(m, True) for m in (MR, 4, 2, 1))
+_d8, _d4, _d2, _d1 = (_block(m, False) for m in (MR, 4, 2, 1))
 
 
 def gemm(A, Bp, C, add):
@@ -100,14 +101,15 @@ def _gemm_impl(A, Bp, C, add):
     if not all(isinstance(x, types.Array) and x.layout == "C" for x in (A, Bp, C)):
         raise numba.core.errors.TypingError("microkernel.gemm: A, Bp and C must be C-contiguous arrays (the "
                                             "row strides are read from their shapes)")
-    big, four, one = (_s8, _s4, _s1) if A.dtype == types.float32 else (_d8, _d4, _d1)
+    big, four, two, one = (_s8, _s4, _s2, _s1) if A.dtype == types.float32 else (_d8, _d4, _d2, _d1)
 
     def impl(A, Bp, C, add):
         M, K = A.shape
         N = C.shape[1]
         nr = Bp.shape[2]
-        m8 = M // MR * MR  # rows in blocks of MR, then of 4, then one by one
+        m8 = M // MR * MR  # rows in blocks of MR, then of 4, of 2, then one (each block reads the panel once)
         m4 = m8 + (M - m8) // 4 * 4
+        m2 = m4 + (M - m4) // 2 * 2
         for p in range(Bp.shape[0]):
             b = at(Bp, p * K * nr)
             n = min(nr, N - p * nr)  # the last panel's columns past N are zeros, masked off in C
@@ -115,7 +117,9 @@ def _gemm_impl(A, Bp, C, add):
                 big(at(A, m * K), K, b, at(C, m * N + p * nr), N, K, n, add)
             for m in range(m8, m4, 4):
                 four(at(A, m * K), K, b, at(C, m * N + p * nr), N, K, n, add)
-            for m in range(m4, M):
+            for m in range(m4, m2, 2):
+                two(at(A, m * K), K, b, at(C, m * N + p * nr), N, K, n, add)
+            for m in range(m2, M):
                 one(at(A, m * K), K, b, at(C, m * N + p * nr), N, K, n, add)
 
     return impl
