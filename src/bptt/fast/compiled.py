@@ -183,16 +183,12 @@ _POOL: list = [None, 0]  # [ThreadPoolExecutor, its workers]
 
 def shards(net, B: int, T: int) -> int:
     """How many threads a call of ``gradients`` or ``forward_states`` splits its B streams of T steps over
-    (1: the calling thread alone): parts of at least SHARD_ROWS rows, or of one row each where the batch
-    has no more streams than threads (a one-row part reads the weights once a step, as a 4-row block does;
-    B=2 T=50, one thread / split, ms: LSTM H=300 3.4-4.1 / 2.9-3.0, H=512 13.1-13.8 / 7.7-8.3; GRU H=512
-    8.9-10.3 / 6.1-6.2; LSTM H=150, the smallest that splits, 0.83-0.90 / 0.87-0.96)."""
+    (1: the calling thread alone), in parts of at least SHARD_ROWS rows. (One-row parts for B = 2 were
+    measured: a gain with 1-row kernel blocks, a loss since the 2-row block, except at H = 512: B=2 T=50,
+    ms, one thread / split, LSTM H=200 0.92-0.98 / 1.27-1.36, H=512 8.4-8.9 / 7.1-7.6.)"""
     if T * B * net.cell.gates * net.n_hidden ** 2 < SHARD_WORK:
         return 1
-    threads = blas.library_threads()
-    if 1 < B <= threads:
-        return B
-    return max(1, min(threads, B // SHARD_ROWS))
+    return max(1, min(blas.library_threads(), B // SHARD_ROWS))
 
 
 def _forget_pool():
