@@ -1,8 +1,9 @@
 """NumPy's own BLAS, callable from compiled (numba) loops, and the per-step products.
 
 The compiled time loops run the matrix product of each step, ``C = A W`` or ``C = A W^T`` (``beta``:
-``C`` overwritten or added to), without going back to Python: ``microkernel.gemm`` on weights packed
-once per pass, and for a single row (B = 1) the very ``?gemv`` NumPy's ``matmul`` calls, found in the
+``C`` overwritten or added to), without going back to Python (``matmul``, ``matmul_t``):
+``microkernel.gemm`` on weights packed once per pass; for a single row (B = 1) ``onerow`` on the weights
+as they are, or, for weights over ONEROW_BYTES, the very ``?gemv`` NumPy's ``matmul`` calls, found in the
 BLAS library NumPy was built with (the OpenBLAS bundled with NumPy's wheels, ``scipy_cblas_?gemv64_``;
 or a system BLAS exporting ``cblas_?gemv64_``): no second BLAS is loaded. The symbols are registered
 with LLVM under fixed names (``bptt_sgemv``, ``bptt_dgemv``), so the compiled loops can be cached on
